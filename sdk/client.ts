@@ -1,0 +1,119 @@
+/**
+ * Typed client for the Portcullis HTTP API. The CLI is built on it, and later
+ * resources extend it. Request and response types come from the route schemas.
+ */
+import type {
+  ApiKey,
+  ApiKeyList,
+  ApiKeyWithSecret,
+  CreateKeyRequest,
+  RotateKeyRequest,
+  UpdateKeyRequest,
+} from '../src/http/schemas/keys.ts';
+
+export type { ApiKey, ApiKeyList, ApiKeyWithSecret, CreateKeyRequest, RotateKeyRequest, UpdateKeyRequest };
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  requestId: string;
+  [extension: string]: unknown;
+}
+
+/** A non-2xx answer. `problem` is the server's RFC 9457 body when it sent one. */
+export class PortcullisError extends Error {
+  readonly status: number;
+  readonly problem: Problem | null;
+  constructor(status: number, problem: Problem | null, fallback: string) {
+    super(problem ? `${problem.title}: ${problem.detail}` : fallback);
+    this.name = 'PortcullisError';
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+export interface ClientOptions {
+  /** e.g. `http://127.0.0.1:8080` */
+  baseUrl: string;
+  apiKey?: string;
+  /** Per-request timeout in milliseconds (default 30 000). */
+  timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  idempotencyKey?: string;
+}
+
+export interface ListOptions {
+  limit?: number;
+  cursor?: string;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+export class PortcullisClient {
+  readonly baseUrl: string;
+  readonly #apiKey: string | undefined;
+  readonly #timeoutMs: number;
+
+  constructor(options: ClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#apiKey = options.apiKey;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
+    const res = await fetch(this.baseUrl + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      let problem: Problem | null = null;
+      try {
+        const parsed = JSON.parse(text) as Problem;
+        if (parsed && typeof parsed.code === 'string') problem = parsed;
+      } catch {
+        // not a problem document
+      }
+      throw new PortcullisError(res.status, problem, `HTTP ${res.status}`);
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  readonly keys = {
+    create: (body: CreateKeyRequest, options?: RequestOptions): Promise<ApiKeyWithSecret> => this.request('POST', '/v1/keys', body, options),
+    list: (options: ListOptions = {}): Promise<ApiKeyList> => this.request('GET', `/v1/keys${query(options)}`),
+    get: (id: string): Promise<ApiKey> => this.request('GET', `/v1/keys/${encodeURIComponent(id)}`),
+    update: (id: string, body: UpdateKeyRequest): Promise<ApiKey> => this.request('PATCH', `/v1/keys/${encodeURIComponent(id)}`, body),
+    revoke: (id: string, options?: RequestOptions): Promise<ApiKey> => this.request('POST', `/v1/keys/${encodeURIComponent(id)}/revoke`, undefined, options),
+    rotate: (id: string, body: RotateKeyRequest = {}, options?: RequestOptions): Promise<ApiKeyWithSecret> =>
+      this.request('POST', `/v1/keys/${encodeURIComponent(id)}/rotate`, body, options),
+  };
+
+  /** Every item of a list, following cursors. */
+  async *paginate<T>(list: (options: ListOptions) => Promise<{ data: T[]; nextCursor: string | null }>, limit = 250): AsyncGenerator<T> {
+    let cursor: string | undefined;
+    do {
+      const page = await list({ limit, ...(cursor ? { cursor } : {}) });
+      yield* page.data;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+  }
+}
+
+function query(options: ListOptions): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(options) as [string, unknown][]) if (v !== undefined) params.set(k, String(v));
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}

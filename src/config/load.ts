@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { ConfigSchema, SECRET_SETTINGS, SETTINGS } from './schema.ts';
+import type { Config, Setting } from './schema.ts';
+
+export const ENV_PREFIX = 'PORTCULLIS_';
+
+/** `dataDir` → `PORTCULLIS_DATA_DIR`. */
+export function envName(setting: Setting): string {
+  return ENV_PREFIX + setting.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Path of a YAML or JSON file; else `PORTCULLIS_CONFIG`. */
+  file?: string;
+  /** Values from command-line flags, applied last. */
+  overrides?: Partial<Record<Setting, unknown>>;
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, strict: false });
+const validate = ajv.compile(ConfigSchema);
+
+// Environment values are strings; convert by the setting's schema type so the
+// schema check below still catches a malformed number as an error.
+function fromEnv(setting: Setting, raw: string): unknown {
+  const schema = ConfigSchema.properties[setting] as { type?: string; items?: { type?: string } };
+  const number = (s: string): number | string => (/^-?\d+$/.test(s.trim()) ? Number(s.trim()) : s);
+  if (schema.type === 'integer') return number(raw);
+  if (schema.type === 'array') {
+    const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    return schema.items?.type === 'integer' ? items.map(number) : items;
+  }
+  return raw;
+}
+
+function readEnv(env: NodeJS.ProcessEnv, problems: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const setting of SETTINGS) {
+    const name = envName(setting);
+    const fileName = `${name}_FILE`;
+    if (env[fileName] !== undefined) {
+      try {
+        out[setting] = fromEnv(setting, readFileSync(env[fileName]!, 'utf8').replace(/\r?\n$/, ''));
+      } catch (err) {
+        problems.push(`${fileName}: cannot read file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    } else if (env[name] !== undefined && env[name] !== '') {
+      out[setting] = fromEnv(setting, env[name]!);
+    }
+  }
+  return out;
+}
+
+function readFile(path: string, problems: string[]): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    problems.push(`config file ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    return {};
+  }
+  try {
+    const value: unknown = parseYaml(text);
+    if (value === null || value === undefined) return {};
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      problems.push(`config file ${path}: must be a mapping of settings`);
+      return {};
+    }
+    return value as Record<string, unknown>;
+  } catch {
+    problems.push(`config file ${path}: not valid YAML or JSON`);
+    return {};
+  }
+}
+
+/**
+ * File, then environment, then flags; validated all at once. Throws ConfigError
+ * listing every problem. Messages name settings, never their values.
+ */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  const file = options.file ?? env.PORTCULLIS_CONFIG;
+  const merged: Record<string, unknown> = {
+    ...(file ? readFile(file, problems) : {}),
+    ...readEnv(env, problems),
+  };
+  for (const [k, v] of Object.entries(options.overrides ?? {})) if (v !== undefined) merged[k] = v;
+
+  if (!validate(merged)) {
+    for (const e of validate.errors ?? []) {
+      const setting = e.instancePath.split('/')[1] ?? (e.params as { additionalProperty?: string }).additionalProperty;
+      if (e.keyword === 'additionalProperties') {
+        problems.push(`${(e.params as { additionalProperty: string }).additionalProperty}: unknown setting`);
+      } else if (setting && SETTINGS.includes(setting as Setting)) {
+        problems.push(`${setting} (${envName(setting as Setting)}): ${e.message ?? 'invalid'}`);
+      } else if (e.keyword !== 'anyOf') {
+        problems.push(`${e.instancePath || 'config'}: ${e.message ?? 'invalid'}`);
+      }
+    }
+  }
+  const config = merged as Config;
+  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push('tlsCert and tlsKey (PORTCULLIS_TLS_CERT, PORTCULLIS_TLS_KEY): set both or neither');
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  return config;
+}
+
+function redactUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '***';
+  }
+}
+
+/** The effective configuration, safe to print: secrets replaced, URL passwords masked. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config };
+  for (const name of SECRET_SETTINGS) {
+    const value = out[name];
+    if (typeof value !== 'string') continue;
+    out[name] = name === 'secretKey' ? '[redacted]' : value.startsWith('sqlite:') ? value : redactUrl(value);
+  }
+  return out;
+}

@@ -1,0 +1,53 @@
+/**
+ * The only table of problem codes. Each code is documented at
+ * `/docs/problems#<code>`; a test checks that every code here is.
+ */
+export const PROBLEMS = {
+  'malformed-request': { status: 400, title: 'Malformed request', description: 'The body is not valid JSON, or the request cannot be parsed.' },
+  'validation-failed': { status: 400, title: 'Validation failed', description: 'A field is missing, unknown, or of the wrong type. Types are never coerced.' },
+  'invalid-cursor': { status: 400, title: 'Invalid cursor', description: 'The `cursor` was not issued by this server for this list.' },
+  unauthorized: { status: 401, title: 'Unauthorized', description: 'No API key, or the key is malformed, unknown, revoked or expired.' },
+  'scope-missing': { status: 403, title: 'Scope not granted', description: 'The API key does not hold the scope this operation needs.' },
+  'not-found': { status: 404, title: 'Not found', description: 'No such route, or no such resource.' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed', description: 'The route exists but not with this method.' },
+  conflict: { status: 409, title: 'Conflict', description: 'The request conflicts with the current state of the resource.' },
+  'idempotency-in-flight': { status: 409, title: 'Request in flight', description: 'A request with this Idempotency-Key is still being processed.' },
+  'idempotency-secret-not-replayed': { status: 409, title: 'Response not replayable', description: 'The first response with this Idempotency-Key carried a secret, which is never stored; the created resource is named in the problem.' },
+  'payload-too-large': { status: 413, title: 'Payload too large', description: 'The body exceeds the configured limit.' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type', description: 'Send `Content-Type: application/json`.' },
+  'idempotency-mismatch': { status: 422, title: 'Idempotency-Key reused', description: 'This Idempotency-Key was used with a different request body.' },
+  'store-unavailable': { status: 503, title: 'Store unavailable', description: 'The store cannot be reached. Retry later.' },
+  internal: { status: 500, title: 'Internal error', description: 'An unexpected error. The request id identifies it in the logs.' },
+} as const;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+export interface ProblemOptions {
+  detail?: string;
+  /** Extra members merged into the problem body (RFC 9457 extensions). */
+  extensions?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+export class Problem extends Error {
+  readonly code: ProblemCode;
+  readonly status: number;
+  readonly detail: string;
+  readonly extensions: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ProblemCode, options: ProblemOptions = {}) {
+    const entry = PROBLEMS[code];
+    super(options.detail ?? entry.title);
+    this.name = 'Problem';
+    this.code = code;
+    this.status = entry.status;
+    this.detail = options.detail ?? entry.title;
+    this.extensions = options.extensions ?? {};
+    this.headers = options.headers ?? {};
+  }
+}
+
+export function isProblem(err: unknown): err is Problem {
+  return err instanceof Problem;
+}

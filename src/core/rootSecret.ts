@@ -1,0 +1,25 @@
+import { hkdfSync, randomBytes } from 'node:crypto';
+
+/** Minimum length of the root secret, in characters. */
+export const ROOT_SECRET_MIN_LENGTH = 32;
+
+export function generateRootSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function derive(root: string, info: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', root, 'portcullis', info, 32));
+}
+
+/** Subkeys derived from the root secret, each for one purpose only. */
+export interface DerivedKeys {
+  apiKeyPepper: Buffer;
+  secretsEncryptionKey: Buffer;
+}
+
+export function deriveKeys(root: string): DerivedKeys {
+  return {
+    apiKeyPepper: derive(root, 'api-key-pepper/v1'),
+    secretsEncryptionKey: derive(root, 'secrets-encryption/v1'),
+  };
+}

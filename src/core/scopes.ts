@@ -1,0 +1,49 @@
+/**
+ * Scopes are `<resource>:read`, `<resource>:write` and `admin`.
+ * `admin` holds every scope; `<resource>:write` also holds `<resource>:read`.
+ */
+export const RESOURCES = [
+  'keys',
+  'sources',
+  'events',
+  'endpoints',
+  'messages',
+  'deliveries',
+  'pollers',
+  'transformations',
+  'usage',
+  'alerts',
+  'embed-tokens',
+  'stats',
+  'metrics',
+] as const;
+
+export type Resource = (typeof RESOURCES)[number];
+export const ADMIN_SCOPE = 'admin';
+
+export const ALL_SCOPES: readonly string[] = [
+  ADMIN_SCOPE,
+  ...RESOURCES.flatMap((r) => [`${r}:read`, `${r}:write`]),
+];
+
+const KNOWN = new Set(ALL_SCOPES);
+
+export function isKnownScope(scope: string): boolean {
+  return KNOWN.has(scope);
+}
+
+export function holdsScope(granted: readonly string[], needed: string): boolean {
+  if (granted.includes(ADMIN_SCOPE) || granted.includes(needed)) return true;
+  if (needed.endsWith(':read')) return granted.includes(needed.slice(0, -':read'.length) + ':write');
+  return false;
+}
+
+/** Scopes in `wanted` that `granted` does not cover, in order. */
+export function missingScopes(granted: readonly string[], wanted: readonly string[]): string[] {
+  return wanted.filter((s) => !holdsScope(granted, s));
+}
+
+/** Sorted, without duplicates: the form scopes are stored in. */
+export function normalizeScopes(scopes: readonly string[]): string[] {
+  return [...new Set(scopes)].sort();
+}

@@ -1,0 +1,17 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import type { Store } from '../storage/store.ts';
+import type { KeyVerifier } from '../keys/verifier.ts';
+import type { Metrics } from '../observe/metrics.ts';
+
+/** Everything route handlers use, built once by `createServices`. */
+export interface Services {
+  config: Config;
+  store: Store;
+  /** Derived from the root secret: the HMAC key for API key hashes. */
+  apiKeyPepper: Buffer;
+  verifier: KeyVerifier;
+  metrics: Metrics;
+  clock: () => Date;
+  logger: Logger;
+}

@@ -1,0 +1,13 @@
+import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '../core/apiKeys.ts';
+
+export interface IssuedSecret {
+  /** The key itself: shown once, never stored. */
+  secret: string;
+  hash: string;
+  prefix: string;
+}
+
+export function issueSecret(pepper: Buffer): IssuedSecret {
+  const secret = generateApiKey();
+  return { secret, hash: hashApiKey(secret, pepper), prefix: apiKeyDisplayPrefix(secret) };
+}

@@ -1,0 +1,40 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METRICS_PREFIX = 'portcullis_';
+/** Request latency buckets in seconds: sub-millisecond through 10 s. */
+export const HTTP_DURATION_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** One registry per app, so tests can run several apps in one process. */
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpDuration: Histogram<'method' | 'route' | 'status'>;
+  authFailures: Counter<'reason'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: METRICS_PREFIX });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: `${METRICS_PREFIX}http_requests_total`,
+      help: 'HTTP requests answered, by route template and status code.',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: `${METRICS_PREFIX}http_request_duration_seconds`,
+      help: 'Time from receiving a request to sending its response, by route template and status code.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: HTTP_DURATION_BUCKETS_S,
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: `${METRICS_PREFIX}auth_failures_total`,
+      help: 'Requests refused by API key authentication, by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.ts';
+import { buildApp } from '../http/app.ts';
+import type { Services } from '../http/services.ts';
+import { IDEMPOTENCY_TTL_MS } from '../http/plugins/idempotency.ts';
+import { bootstrap } from './bootstrap.ts';
+import { createServices } from './services.ts';
+import type { ServiceOptions } from './services.ts';
+
+/** How often expired idempotency records are deleted. */
+export const IDEMPOTENCY_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+
+export interface RunningServer {
+  app: FastifyInstance;
+  services: Services;
+  /** Where the API listens, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  metricsUrl: string | null;
+  /** Stops accepting, lets in-flight requests finish (up to shutdownTimeoutMs), closes the store. */
+  close(): Promise<void>;
+}
+
+function metricsListener(services: Services, listen: string): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.get('/metrics', async (_request, reply) => reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()));
+  return app;
+}
+
+function splitHostPort(value: string): { host: string; port: number } {
+  const i = value.lastIndexOf(':');
+  return { host: value.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(value.slice(i + 1)) };
+}
+
+/** Initialises the store if needed, then listens. Used by `portcullis serve` and tests. */
+export async function startServer(config: Config, options: ServiceOptions): Promise<RunningServer> {
+  const services = await createServices(config, options);
+  const log = services.logger;
+  try {
+    const boot = await bootstrap(services);
+    if (boot.created) log.info({ path: boot.path, keyId: boot.keyId }, 'store initialised; the first admin key was written to this file');
+  } catch (err) {
+    await services.store.close();
+    throw err;
+  }
+
+  const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : null;
+  const server = await buildApp(services, tls ? { https: tls } : {});
+  await server.listen({ host: config.host, port: config.port });
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+
+  let metrics: FastifyInstance | null = null;
+  let metricsUrl: string | null = null;
+  if (config.metricsListen) {
+    metrics = metricsListener(services, config.metricsListen);
+    const { host: mHost, port: mPort } = splitHostPort(config.metricsListen);
+    await metrics.listen({ host: mHost, port: mPort });
+    const a = metrics.server.address();
+    metricsUrl = `http://${mHost.includes(':') ? `[${mHost}]` : mHost}:${typeof a === 'object' && a ? a.port : mPort}/metrics`;
+  }
+
+  const sweep = setInterval(() => {
+    services.store.idempotency
+      .deleteExpired(new Date(services.clock().getTime() - IDEMPOTENCY_TTL_MS))
+      .catch((err: Error) => log.warn({ err: err.message }, 'idempotency sweep failed'));
+  }, IDEMPOTENCY_SWEEP_INTERVAL_MS);
+  sweep.unref();
+
+  log.info({ url, engine: services.store.engine, metricsUrl }, 'listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    app: server,
+    services,
+    url,
+    metricsUrl,
+    close() {
+      closing ??= (async () => {
+        clearInterval(sweep);
+        const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
+        await Promise.race([Promise.all([server.close(), metrics?.close()]), timeout]);
+        await services.store.close();
+      })();
+      return closing;
+    },
+  };
+}

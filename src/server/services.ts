@@ -1,0 +1,58 @@
+import { createHmac } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { deriveKeys } from '../core/rootSecret.ts';
+import { createKeyVerifier } from '../keys/verifier.ts';
+import { createMetrics } from '../observe/metrics.ts';
+import { openStore } from '../storage/open.ts';
+import type { Store } from '../storage/store.ts';
+import type { Services } from '../http/services.ts';
+import { resolveRootSecret } from './rootSecret.ts';
+
+export interface ServiceOptions {
+  logger: Logger;
+  clock?: () => Date;
+  /** Use this store instead of opening the configured one. */
+  store?: Store;
+  /** Use this root secret instead of the configured or generated one. */
+  rootSecret?: string;
+}
+
+/** Marks which root secret a store was initialised with, without revealing it. */
+export function secretCheck(pepper: Buffer): string {
+  return createHmac('sha256', pepper).update('portcullis secret check').digest('base64url');
+}
+
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+/** Opens and migrates the store, and wires the services the app runs on. */
+export async function createServices(config: Config, options: ServiceOptions): Promise<Services> {
+  const rootSecret = options.rootSecret ?? resolveRootSecret(config);
+  const { apiKeyPepper } = deriveKeys(rootSecret);
+  const store = options.store ?? openStore(config);
+  try {
+    await store.migrate();
+    const recorded = await store.meta.get('secret_check');
+    if (recorded !== null && recorded !== secretCheck(apiKeyPepper)) {
+      throw new StartupError('the root secret differs from the one this store was initialised with: set PORTCULLIS_SECRET_KEY (or secret.key) to the original');
+    }
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const clock = options.clock ?? (() => new Date());
+  return {
+    config,
+    store,
+    apiKeyPepper,
+    verifier: createKeyVerifier(store.keys, apiKeyPepper, clock),
+    metrics: createMetrics(),
+    clock,
+    logger: options.logger,
+  };
+}

@@ -1,0 +1,152 @@
+import type { Page } from '../core/cursor.ts';
+
+/**
+ * Store contract. Glossary:
+ * - *key*: an API key record; its secret is never stored, only HMAC hashes of it.
+ * - *secret hash*: one accepted secret of a key. A key has one current secret and,
+ *   after a rotation with a grace period, the previous one until it expires.
+ * - *idempotency record*: the first outcome of a POST with an Idempotency-Key.
+ *
+ * Times cross this interface as `Date`. Every method may throw `StoreUnavailableError`
+ * when the engine cannot be reached; callers map it to 503.
+ */
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  customer: string | null;
+  metadata: Record<string, unknown>;
+  scopes: string[];
+  /** `pcl_` + the first 8 characters of the current secret, for display. */
+  prefix: string;
+  createdBy: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  rotatedAt: Date | null;
+}
+
+export interface NewApiKey {
+  id: string;
+  name: string;
+  customer: string | null;
+  metadata: Record<string, unknown>;
+  scopes: string[];
+  prefix: string;
+  secretHash: string;
+  createdBy: string | null;
+  expiresAt: Date | null;
+  now: Date;
+}
+
+export interface ApiKeyPatch {
+  name?: string;
+  customer?: string | null;
+  metadata?: Record<string, unknown>;
+  scopes?: string[];
+  expiresAt?: Date | null;
+}
+
+export interface KeyRotation {
+  id: string;
+  prefix: string;
+  secretHash: string;
+  /** When the secrets accepted so far stop working (now, for no grace). */
+  previousExpiresAt: Date;
+  now: Date;
+}
+
+export interface ListOptions {
+  limit: number;
+  /** Opaque cursor from a previous page; the store decides its content. */
+  cursor: string | null;
+}
+
+export interface KeyStore {
+  create(key: NewApiKey): Promise<ApiKeyRecord>;
+  /**
+   * Creates the first admin key, once per store: marks the store bootstrapped,
+   * records `facts` in the store's meta table and inserts the key, in one
+   * transaction. Returns null if the store was bootstrapped before.
+   */
+  bootstrap(key: NewApiKey, facts: Record<string, string>): Promise<ApiKeyRecord | null>;
+  /** The key holding this secret hash, and when that secret stops being accepted. */
+  findBySecretHash(hash: string): Promise<{ key: ApiKeyRecord; secretExpiresAt: Date | null } | null>;
+  get(id: string): Promise<ApiKeyRecord | null>;
+  /** Throws `InvalidCursorError` for a cursor this store did not write. */
+  list(options: ListOptions): Promise<Page<ApiKeyRecord>>;
+  update(id: string, patch: ApiKeyPatch, now: Date): Promise<ApiKeyRecord | null>;
+  revoke(id: string, now: Date): Promise<ApiKeyRecord | null>;
+  rotate(rotation: KeyRotation): Promise<ApiKeyRecord | null>;
+}
+
+export type IdempotencyScope = {
+  /** The caller's API key id: keys never see each other's records. */
+  keyId: string;
+  idempotencyKey: string;
+  method: string;
+  path: string;
+};
+
+export interface StoredResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export type IdempotencyRecord =
+  | { state: 'in-flight'; requestHash: string; startedAt: Date }
+  | { state: 'completed'; requestHash: string; response: StoredResponse }
+  /** The response carried a secret, so only the created resource's id is kept. */
+  | { state: 'completed-secret'; requestHash: string; resourceId: string | null };
+
+export interface IdempotencyStore {
+  /**
+   * Claims the scope for a new request. Returns null when claimed, otherwise the
+   * existing record. An in-flight record older than `staleBefore` (its process
+   * died) or a record older than `expiredBefore` is taken over.
+   */
+  begin(
+    scope: IdempotencyScope,
+    requestHash: string,
+    now: Date,
+    staleBefore: Date,
+    expiredBefore: Date,
+  ): Promise<IdempotencyRecord | null>;
+  complete(scope: IdempotencyScope, outcome: { response: StoredResponse } | { resourceId: string | null }): Promise<void>;
+  /** Forgets an in-flight claim whose request failed, so a retry runs again. */
+  release(scope: IdempotencyScope): Promise<void>;
+  deleteExpired(before: Date): Promise<number>;
+}
+
+/** Facts set once per store (`bootstrapped_at`, `secret_check`). */
+export interface MetaStore {
+  get(name: string): Promise<string | null>;
+}
+
+export interface Store {
+  readonly engine: 'sqlite' | 'postgres';
+  readonly keys: KeyStore;
+  readonly idempotency: IdempotencyStore;
+  readonly meta: MetaStore;
+  /** Applies pending migrations; returns how many were applied. */
+  migrate(): Promise<number>;
+  /** Reachable and fully migrated. */
+  check(): Promise<{ reachable: boolean; migrated: boolean; detail?: string }>;
+  close(): Promise<void>;
+}
+
+export class StoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('store unavailable', { cause });
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
+}
