@@ -18,7 +18,12 @@ export function buildProgram(): Command {
 }
 
 function report(err: unknown): number {
-  if (err instanceof CommanderError) return err.exitCode;
+  // Commander prints and exits on its own parse errors; a CommanderError that gets
+  // here was thrown by an action (e.g. InvalidArgumentError for --limit) and is not printed yet.
+  if (err instanceof CommanderError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return err.exitCode;
+  }
   if (err instanceof PortcullisError) {
     const p = err.problem;
     process.stderr.write(p ? `error: ${p.status} ${p.code}: ${p.detail} (request ${p.requestId})\n` : `error: ${err.message}\n`);

@@ -37,6 +37,14 @@ export function apiKeyDisplayPrefix(key: string): string {
   return key.slice(0, API_KEY_DISPLAY_LENGTH);
 }
 
+// Anything shaped like a key, checksum valid or not: a mistyped key is still mostly secret.
+const API_KEY_LIKE = new RegExp(`${API_KEY_PREFIX}[0-9A-Za-z]+`, 'g');
+
+/** The text with every key-shaped string replaced, for logging text a caller chose (a URL path). */
+export function redactApiKeys(text: string): string {
+  return text.replace(API_KEY_LIKE, `${API_KEY_PREFIX}[redacted]`);
+}
+
 /** Keys are stored only as HMAC-SHA256 under the pepper; a stolen table alone is useless. */
 export function hashApiKey(key: string, pepper: Buffer): string {
   return createHmac('sha256', pepper).update(key).digest('base64url');

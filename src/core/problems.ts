@@ -9,7 +9,6 @@ export const PROBLEMS = {
   unauthorized: { status: 401, title: 'Unauthorized', description: 'No API key, or the key is malformed, unknown, revoked or expired.' },
   'scope-missing': { status: 403, title: 'Scope not granted', description: 'The API key does not hold the scope this operation needs.' },
   'not-found': { status: 404, title: 'Not found', description: 'No such route, or no such resource.' },
-  'method-not-allowed': { status: 405, title: 'Method not allowed', description: 'The route exists but not with this method.' },
   conflict: { status: 409, title: 'Conflict', description: 'The request conflicts with the current state of the resource.' },
   'idempotency-in-flight': { status: 409, title: 'Request in flight', description: 'A request with this Idempotency-Key is still being processed.' },
   'idempotency-secret-not-replayed': { status: 409, title: 'Response not replayable', description: 'The first response with this Idempotency-Key carried a secret, which is never stored; the created resource is named in the problem.' },

@@ -1,20 +1,28 @@
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import type { SwaggerTransformObject } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { newId, ID_PREFIX } from '../core/ids.ts';
-import { problemsPlugin } from './plugins/problems.ts';
+import { problemsPlugin, sendProblem, toProblem } from './plugins/problems.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { idempotencyPlugin } from './plugins/idempotency.ts';
-import { observePlugin } from './plugins/observe.ts';
+import { observePlugin, observeRequest } from './plugins/observe.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import type { Services } from './services.ts';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 export const API_VERSION = '0.1.0';
+/**
+ * The docs page's Content-Security-Policy: the plugin's default without the
+ * external hosts it allows (`https:` fonts and styles, the validator badge its
+ * initializer already switches off) — the UI is served locally and loads nothing from elsewhere.
+ */
+const DOCS_CSP =
+  "default-src 'self'; base-uri 'self'; font-src 'self' data:; frame-ancestors 'self'; img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self'; upgrade-insecure-requests;";
 
 // ajv-formats ships CommonJS with a default export the ESM loader wraps once more.
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
@@ -26,6 +34,21 @@ function makeAjv(coerceTypes: boolean): Ajv {
   addFormats(ajv);
   return ajv;
 }
+
+const OPTIONAL_BODY = 'x-optional-body';
+
+// @fastify/swagger marks every request body required; routes that take none say so with `x-optional-body`.
+const markOptionalBodies: SwaggerTransformObject = (documentObject) => {
+  const doc = ('openapiObject' in documentObject ? documentObject.openapiObject : documentObject.swaggerObject) as { paths?: Record<string, Record<string, unknown>> };
+  for (const item of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(item ?? {}) as Record<string, unknown>[]) {
+      if (typeof op !== 'object' || op === null || !(OPTIONAL_BODY in op)) continue;
+      delete op[OPTIONAL_BODY];
+      if (op.requestBody) (op.requestBody as { required: boolean }).required = false;
+    }
+  }
+  return doc;
+};
 
 /** Builds the HTTP app on the given services. Used by `serve` and by the tests. */
 export interface AppOptions {
@@ -44,6 +67,14 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     bodyLimit: services.config.bodyLimit,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Errors the router raises before any hook runs (a badly encoded path, an
+    // over-long path parameter) are problems too, with their request id, and are
+    // logged and counted like any other request.
+    frameworkErrors: (err, request, reply) => {
+      reply.header(REQUEST_ID_HEADER, request.id);
+      sendProblem(request, reply, toProblem(err));
+      observeRequest(services, request, reply);
+    },
   });
 
   const strict = makeAjv(false);
@@ -58,6 +89,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
 
   await app.register(problemsPlugin);
   await app.register(swagger, {
+    transformObject: markOptionalBodies,
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -75,7 +107,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       ],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, staticCSP: true });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, staticCSP: DOCS_CSP });
   await app.register(authPlugin, { services });
   await app.register(idempotencyPlugin, { services });
   await app.register(observePlugin, { services });

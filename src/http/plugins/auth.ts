@@ -62,7 +62,10 @@ export const authPlugin = fp<{ services: Services }>(
       const schema = route.schema as Record<string, unknown>;
       schema.security = [{ apiKey: [] }];
       schema['x-required-scope'] = scope;
-      schema.description = `${String(schema.description ?? '')}\n\nRequires scope \`${scope}\` (or \`admin\`).`.trim();
+      // The HEAD route Fastify adds for a GET shares its schema object, so this runs twice on it.
+      const note = `Requires scope \`${scope}\` (or \`admin\`).`;
+      const description = String(schema.description ?? '');
+      if (!description.endsWith(note)) schema.description = `${description}\n\n${note}`.trim();
 
       const onRequest = async (request: FastifyRequest) => {
         const header = request.headers.authorization;

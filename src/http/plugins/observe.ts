@@ -1,32 +1,38 @@
 import fp from 'fastify-plugin';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { redactApiKeys } from '../../core/apiKeys.ts';
 import type { Services } from '../services.ts';
 
 /**
- * One log line and one metrics sample per request. The line carries the request
- * id, the key id (never the key), the route template and the path without its
- * query string — so a secret in a URL never reaches the log.
+ * One log line and one metrics sample per answered request. The line carries the
+ * request id, the key id (never the key), the route template and the path without
+ * its query string and with key-shaped segments redacted — so a key sent in a URL
+ * by mistake never reaches the log. Also called for requests the router refuses
+ * before any hook runs.
  */
+export function observeRequest(services: Services, request: FastifyRequest, reply: FastifyReply): void {
+  const route = request.routeOptions.url ?? 'unmatched';
+  const status = reply.statusCode;
+  const seconds = reply.elapsedTime / 1000;
+  const labels = { method: request.method, route, status: String(status) };
+  services.metrics.httpRequests.inc(labels);
+  services.metrics.httpDuration.observe(labels, seconds);
+  request.log.info(
+    {
+      method: request.method,
+      route,
+      path: redactApiKeys(request.url.split('?')[0]!),
+      status,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      keyId: request.auth?.keyId,
+    },
+    'request',
+  );
+}
+
 export const observePlugin = fp<{ services: Services }>(
   async (app, { services }) => {
-    app.addHook('onResponse', async (request, reply) => {
-      const route = request.routeOptions.url ?? 'unmatched';
-      const status = reply.statusCode;
-      const seconds = reply.elapsedTime / 1000;
-      const labels = { method: request.method, route, status: String(status) };
-      services.metrics.httpRequests.inc(labels);
-      services.metrics.httpDuration.observe(labels, seconds);
-      request.log.info(
-        {
-          method: request.method,
-          route,
-          path: request.url.split('?')[0],
-          status,
-          durationMs: Math.round(reply.elapsedTime * 100) / 100,
-          keyId: request.auth?.keyId,
-        },
-        'request',
-      );
-    });
+    app.addHook('onResponse', async (request, reply) => observeRequest(services, request, reply));
   },
   { name: 'portcullis-observe', fastify: '5.x', dependencies: ['portcullis-auth'] },
 );

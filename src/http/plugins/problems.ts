@@ -34,6 +34,16 @@ const FASTIFY_CODES: Record<string, ProblemCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'malformed-request',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'malformed-request',
   FST_ERR_CTP_INVALID_JSON_BODY: 'malformed-request',
+  FST_ERR_BAD_URL: 'malformed-request',
+  // The router refuses a path parameter over its length limit before the route's
+  // schema sees it; to the caller it is the same failed validation.
+  FST_ERR_MAX_PARAM_LENGTH: 'validation-failed',
+};
+// Details for codes whose Fastify message echoes the path, which may hold a secret.
+const FASTIFY_DETAILS: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'request body is larger than the limit',
+  FST_ERR_BAD_URL: 'the path is not validly encoded',
+  FST_ERR_MAX_PARAM_LENGTH: 'a path parameter is longer than allowed',
 };
 
 interface ValidationIssue {
@@ -69,7 +79,7 @@ export function toProblem(err: unknown): Problem {
   const mapped = e.code ? FASTIFY_CODES[e.code] : undefined;
   if (mapped) {
     // Parser messages are generic and echo no body content, so they are safe to pass on.
-    return new Problem(mapped, { detail: mapped === 'payload-too-large' ? 'request body is larger than the limit' : e.message });
+    return new Problem(mapped, { detail: FASTIFY_DETAILS[e.code!] ?? e.message });
   }
   if (e instanceof SyntaxError || (e.statusCode === 400 && e.code?.startsWith('FST_ERR_CTP'))) {
     return new Problem('malformed-request', { detail: 'body is not valid JSON' });

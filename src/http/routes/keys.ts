@@ -214,11 +214,12 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
         curlExample('POST', '/v1/keys/key_01jdx3m5a8q2v7k4r9t6w1y3zb/rotate', { gracePeriodSeconds: 3600 }),
       params: IdParams,
       body: RotateKeyBody,
+      'x-optional-body': true,
       response: { 200: KeyWithSecret, ...problemResponses(...AUTH_PROBLEMS, ...BODY_PROBLEMS, ...POST_PROBLEMS, 'not-found', 'conflict', 'idempotency-secret-not-replayed') },
     },
-    // The body is optional: no body means the defaults.
+    // The body is optional: no body means the defaults. A JSON `null` is a body, and invalid.
     preValidation: async (request) => {
-      request.body ??= {};
+      if (request.body === undefined) request.body = {};
     },
     handler: async (request) => {
       const me = caller(request);

@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from '../../core/cursor.ts';
 import { PROBLEMS } from '../../core/problems.ts';
 import type { ProblemCode } from '../../core/problems.ts';
+import { PROBLEM_CONTENT_TYPE } from '../plugins/problems.ts';
 
 export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339 time in UTC.', examples: ['2026-11-22T10:00:00.000Z'] });
 export const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
@@ -42,7 +43,8 @@ export function problemResponses(...codes: ProblemCode[]): Record<number, unknow
   for (const code of codes) {
     const { status, title } = PROBLEMS[code];
     const existing = out[status] as { description: string } | undefined;
-    out[status] = { ...ProblemSchema, description: existing ? `${existing.description}; ${title}` : title };
+    // Named by media type, so the document says application/problem+json, also on routes that produce text.
+    out[status] = { description: existing ? `${existing.description}; ${title}` : title, content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } } };
   }
   return out;
 }
