@@ -2,8 +2,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { PortcullisClient } from '../../sdk/client.ts';
-import { ADMIN_KEY_FILE } from '../server/bootstrap.ts';
-import { readIfExists } from '../server/files.ts';
+import { ADMIN_KEY_FILE, readIfExists } from '../server/files.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 

@@ -1,11 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, redactConfig } from '../config/load.ts';
 import type { Config, Setting } from '../config/schema.ts';
-import { createLogger } from '../server/logger.ts';
-import { bootstrap } from '../server/bootstrap.ts';
-import { createServices } from '../server/services.ts';
-import { startServer } from '../server/serve.ts';
-import { openStore } from '../storage/open.ts';
 import { printJson, printRecord } from './output.ts';
 import { wantsJson } from './client.ts';
 
@@ -31,6 +26,19 @@ function configFrom(flags: ServeFlags): Config {
   return loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides });
 }
 
+// The server, its stores and Fastify load only for the commands that run them,
+// so the API commands (`keys …`) start quickly.
+async function serverModules() {
+  const [logger, boot, services, serve, open] = await Promise.all([
+    import('../server/logger.ts'),
+    import('../server/bootstrap.ts'),
+    import('../server/services.ts'),
+    import('../server/serve.ts'),
+    import('../storage/open.ts'),
+  ]);
+  return { createLogger: logger.createLogger, bootstrap: boot.bootstrap, createServices: services.createServices, startServer: serve.startServer, openStore: open.openStore };
+}
+
 const withStoreFlags = (cmd: Command): Command =>
   cmd
     .option('--config <file>', 'YAML or JSON configuration file (env PORTCULLIS_CONFIG)')
@@ -46,6 +54,7 @@ export function registerServerCommands(program: Command): void {
     .option('--tls-key <file>', 'PEM private key (env PORTCULLIS_TLS_KEY)')
     .action(async (flags: ServeFlags) => {
       const config = configFrom(flags);
+      const { createLogger, startServer } = await serverModules();
       const logger = createLogger(config.logLevel);
       const server = await startServer(config, { logger });
       const stop = (signal: string): void => {
@@ -64,6 +73,7 @@ export function registerServerCommands(program: Command): void {
 
   withStoreFlags(program.command('init').description('Create the store and the first admin key, printed once')).action(async (flags: ServeFlags, cmd: Command) => {
     const config = configFrom(flags);
+    const { bootstrap, createLogger, createServices } = await serverModules();
     const services = await createServices(config, { logger: createLogger('silent') });
     try {
       const result = await bootstrap(services);
@@ -82,6 +92,7 @@ export function registerServerCommands(program: Command): void {
 
   withStoreFlags(program.command('migrate').description('Apply pending store migrations')).action(async (flags: ServeFlags, cmd: Command) => {
     const config = configFrom(flags);
+    const { openStore } = await serverModules();
     const store = openStore(config);
     try {
       const applied = await store.migrate();

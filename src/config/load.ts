@@ -28,7 +28,7 @@ export interface LoadOptions {
   overrides?: Partial<Record<Setting, unknown>>;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, strict: false });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, strict: false, verbose: true });
 const validate = ajv.compile(ConfigSchema);
 
 // Environment values are strings; convert by the setting's schema type so the
@@ -100,13 +100,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
 
   if (!validate(merged)) {
     for (const e of validate.errors ?? []) {
-      const setting = e.instancePath.split('/')[1] ?? (e.params as { additionalProperty?: string }).additionalProperty;
+      // A choice of literals fails once per literal; its anyOf error says it once, with the choices.
+      if (e.keyword === 'const') continue;
+      const setting = e.instancePath.split('/')[1];
+      const choices = e.keyword === 'anyOf' ? (e.schema as { const?: unknown }[]).map((c) => c.const) : [];
+      const message = choices.length > 0 ? `must be one of ${choices.join(', ')}` : (e.message ?? 'invalid');
       if (e.keyword === 'additionalProperties') {
         problems.push(`${(e.params as { additionalProperty: string }).additionalProperty}: unknown setting`);
       } else if (setting && SETTINGS.includes(setting as Setting)) {
-        problems.push(`${setting} (${envName(setting as Setting)}): ${e.message ?? 'invalid'}`);
-      } else if (e.keyword !== 'anyOf') {
-        problems.push(`${e.instancePath || 'config'}: ${e.message ?? 'invalid'}`);
+        problems.push(`${setting} (${envName(setting as Setting)}): ${message}`);
+      } else {
+        problems.push(`${e.instancePath || 'config'}: ${message}`);
       }
     }
   }

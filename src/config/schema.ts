@@ -1,6 +1,8 @@
 import { Type } from 'typebox';
 import type { Static } from 'typebox';
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 /**
  * Every setting, with its default. Each key is also an environment variable:
  * `dataDir` ↔ `PORTCULLIS_DATA_DIR`. Any variable may instead be read from a
@@ -15,7 +17,7 @@ export const ConfigSchema = Type.Object(
     databaseSchema: Type.String({ default: 'portcullis', pattern: '^[a-z_][a-z0-9_]{0,62}$', description: 'PostgreSQL schema holding the tables.' }),
     redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://.+$', description: 'Turns on shared rate-limit counters.' })),
     secretKey: Type.Optional(Type.String({ minLength: 32, description: 'Root secret; when unset, init generates `<dataDir>/secret.key`.' })),
-    logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+    logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),
     bodyLimit: Type.Integer({ default: 1_048_576, minimum: 1024, description: 'Largest accepted request body on /v1 routes, in bytes.' }),
     metricsListen: Type.Optional(Type.String({ pattern: '^.+:\\d{1,5}$', description: 'host:port of a separate, unauthenticated /metrics listener.' })),
     tlsCert: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate file; with tlsKey, serve HTTPS.' })),

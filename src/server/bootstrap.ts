@@ -3,10 +3,8 @@ import { ID_PREFIX, newId } from '../core/ids.ts';
 import { ADMIN_SCOPE } from '../core/scopes.ts';
 import { issueSecret } from '../keys/issue.ts';
 import type { Services } from '../http/services.ts';
-import { writePrivateFile } from './files.ts';
+import { ADMIN_KEY_FILE, writePrivateFile } from './files.ts';
 import { secretCheck } from './services.ts';
-
-export const ADMIN_KEY_FILE = 'admin.key';
 
 export type BootstrapResult = { created: true; adminKey: string; keyId: string; path: string } | { created: false; path: string };
 

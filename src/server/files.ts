@@ -1,6 +1,10 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+/** Files kept in the data dir. */
+export const ADMIN_KEY_FILE = 'admin.key';
+export const SECRET_KEY_FILE = 'secret.key';
+
 /** Writes a file only its owner can read (0600), creating its folder. */
 export function writePrivateFile(path: string, content: string): void {
   mkdirSync(dirname(path), { recursive: true });

@@ -1,9 +1,7 @@
 import { join } from 'node:path';
 import { generateRootSecret, ROOT_SECRET_MIN_LENGTH } from '../core/rootSecret.ts';
 import type { Config } from '../config/schema.ts';
-import { readIfExists, writePrivateFile } from './files.ts';
-
-export const SECRET_KEY_FILE = 'secret.key';
+import { SECRET_KEY_FILE, readIfExists, writePrivateFile } from './files.ts';
 
 /**
  * The root secret: `secretKey` from configuration, else `<dataDir>/secret.key`,
