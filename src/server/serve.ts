@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.ts';
@@ -12,6 +11,8 @@ import type { ServiceOptions } from './services.ts';
 
 /** How often expired idempotency records are deleted. */
 export const IDEMPOTENCY_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+/** During shutdown, how often connections that finished their last response are closed. */
+export const SHUTDOWN_REAP_INTERVAL_MS = 50;
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -34,30 +35,6 @@ function splitHostPort(value: string): { host: string; port: number } {
   return { host: value.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(value.slice(i + 1)) };
 }
 
-// Node closes the keep-alive connections that are idle when close() starts, but a
-// connection whose request is still in flight then stays open after its response
-// until keepAliveTimeout, holding shutdown up for shutdownTimeoutMs. So the
-// responses in flight at shutdown close their connection once sent.
-function trackResponses(app: FastifyInstance): Set<ServerResponse> {
-  const inFlight = new Set<ServerResponse>();
-  app.server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-    if (res.writableFinished) return;
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-  });
-  return inFlight;
-}
-
-function closeConnectionAfter(res: ServerResponse): void {
-  if (!res.headersSent) {
-    res.setHeader('connection', 'close');
-    return;
-  }
-  // Node detaches the socket on 'finish' before later listeners run: keep it now.
-  const socket = res.socket;
-  res.once('finish', () => socket?.end());
-}
-
 /** Initialises the store if needed, then listens. Used by `portcullis serve` and tests. */
 export async function startServer(config: Config, options: ServiceOptions): Promise<RunningServer> {
   const services = await createServices(config, options);
@@ -72,7 +49,6 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
 
   const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : null;
   const server = await buildApp(services, tls ? { https: tls } : {});
-  const inFlight = trackResponses(server);
   await server.listen({ host: config.host, port: config.port });
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -107,9 +83,12 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
     close() {
       closing ??= (async () => {
         clearInterval(sweep);
-        for (const res of inFlight) closeConnectionAfter(res);
+        // Node closes the connections idle when close() starts; those busy then
+        // would linger in keep-alive after their response, so close them as they go idle.
+        const reap = setInterval(() => server.server.closeIdleConnections(), SHUTDOWN_REAP_INTERVAL_MS);
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
         await Promise.race([Promise.all([server.close(), metrics?.close()]), timeout]);
+        clearInterval(reap);
         await services.store.close();
       })();
       return closing;
