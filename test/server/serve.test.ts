@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { httpRequest, startServe } from '../harness/processes.ts';
+import { freePort, httpRequest, startServe } from '../harness/processes.ts';
 import { TEST_ENGINE } from '../harness/engine.ts';
 
 test('serve on an empty store initialises it and writes admin.key (0600), logging the path but never the key', async (t) => {
@@ -48,4 +48,14 @@ test('serve on an initialised store writes no new admin key', async (t) => {
   const listed = await httpRequest(`${again.url}/v1/keys`, { key: before.trim() });
   assert.equal(listed.status, 200);
   assert.equal(listed.json<{ data: unknown[] }>().data.length, 1);
+});
+
+test(`[${TEST_ENGINE}] a configured metrics listener serves /metrics without a key, while the API still needs metrics:read`, async (t) => {
+  const metricsPort = await freePort();
+  const server = await startServe(t, { env: { PORTCULLIS_METRICS_LISTEN: `127.0.0.1:${metricsPort}` } });
+  await httpRequest(`${server.url}/v1/keys`, { key: server.adminKey });
+  const open = await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`);
+  assert.equal(open.status, 200);
+  assert.match(open.text, /portcullis_http_requests_total\{method="GET",route="\/v1\/keys",status="200"\} 1/);
+  assert.equal((await httpRequest(`${server.url}/metrics`)).status, 401);
 });
