@@ -4,6 +4,7 @@ import { Problem } from '../../core/problems.ts';
 import { holdsScope, isKnownScope } from '../../core/scopes.ts';
 import type { ApiKeyRecord } from '../../storage/store.ts';
 import type { Services } from '../services.ts';
+import { hookArray } from './routeHooks.ts';
 
 export interface AuthContext {
   keyId: string;
@@ -90,8 +91,7 @@ export const authPlugin = fp<{ services: Services }>(
         services.metrics.authFailures.inc({ reason });
         throw unauthorized(reason);
       };
-      const existing = route.onRequest;
-      route.onRequest = existing ? [onRequest, ...(Array.isArray(existing) ? existing : [existing])] : [onRequest];
+      route.onRequest = [onRequest, ...hookArray(route.onRequest)];
     });
   },
   { name: 'portcullis-auth', fastify: '5.x' },

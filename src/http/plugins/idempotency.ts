@@ -5,6 +5,7 @@ import { canonicalJson } from '../../core/canonicalJson.ts';
 import { Problem } from '../../core/problems.ts';
 import type { IdempotencyScope } from '../../storage/store.ts';
 import type { Services } from '../services.ts';
+import { hookArray } from './routeHooks.ts';
 
 /** How long a key's first outcome is replayed. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -97,21 +98,7 @@ async function record(services: Services, request: FastifyRequest, reply: Fastif
 export const idempotencyPlugin = fp<{ services: Services }>(
   async (app, { services }) => {
     app.decorateRequest('idempotency', null);
-    app.addHook('onRoute', (route) => {
-      const methods = Array.isArray(route.method) ? route.method : [route.method];
-      if (!methods.includes('POST') || typeof route.config?.scope !== 'string') return;
-      const preHandler = (request: FastifyRequest, reply: FastifyReply) => claim(services, request, reply);
-      const existing = route.preHandler;
-      route.preHandler = existing ? [preHandler, ...(Array.isArray(existing) ? existing : [existing])] : [preHandler];
-      const schema = (route.schema ??= {}) as Record<string, unknown>;
-      const headers = (schema.headers ??= { type: 'object', properties: {} }) as { properties: Record<string, unknown> };
-      headers.properties[IDEMPOTENCY_HEADER] = {
-        type: 'string',
-        maxLength: IDEMPOTENCY_KEY_MAX_LENGTH,
-        description: 'Makes the request safe to retry: for 24 h a repeat returns the first response.',
-      };
-    });
-    app.addHook('onSend', async (request, reply, payload) => {
+    const onSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
       try {
         await record(services, request, reply, payload);
       } catch (err) {
@@ -119,6 +106,20 @@ export const idempotencyPlugin = fp<{ services: Services }>(
         request.log.warn({ err: (err as Error).message }, 'idempotency record not saved');
       }
       return payload;
+    };
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      if (!methods.includes('POST') || typeof route.config?.scope !== 'string') return;
+      const preHandler = (request: FastifyRequest, reply: FastifyReply) => claim(services, request, reply);
+      route.preHandler = [preHandler, ...hookArray(route.preHandler)];
+      route.onSend = [...hookArray(route.onSend), onSend];
+      const schema = (route.schema ??= {}) as Record<string, unknown>;
+      const headers = (schema.headers ??= { type: 'object', properties: {} }) as { properties: Record<string, unknown> };
+      headers.properties[IDEMPOTENCY_HEADER] = {
+        type: 'string',
+        maxLength: IDEMPOTENCY_KEY_MAX_LENGTH,
+        description: 'Makes the request safe to retry: for 24 h a repeat returns the first response.',
+      };
     });
   },
   { name: 'portcullis-idempotency', fastify: '5.x' },
