@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, type KeyObject } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { encodeBase62, isBase62, randomBase62 } from './base62.ts';
 
@@ -46,6 +46,6 @@ export function redactApiKeys(text: string): string {
 }
 
 /** Keys are stored only as HMAC-SHA256 under the pepper; a stolen table alone is useless. */
-export function hashApiKey(key: string, pepper: Buffer): string {
+export function hashApiKey(key: string, pepper: KeyObject): string {
   return createHmac('sha256', pepper).update(key).digest('base64url');
 }

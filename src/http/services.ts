@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import type { Store } from '../storage/store.ts';
@@ -9,7 +10,7 @@ export interface Services {
   config: Config;
   store: Store;
   /** Derived from the root secret: the HMAC key for API key hashes. */
-  apiKeyPepper: Buffer;
+  apiKeyPepper: KeyObject;
   verifier: KeyVerifier;
   metrics: Metrics;
   clock: () => Date;

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '../core/apiKeys.ts';
 
 export interface IssuedSecret {
@@ -7,7 +8,7 @@ export interface IssuedSecret {
   prefix: string;
 }
 
-export function issueSecret(pepper: Buffer): IssuedSecret {
+export function issueSecret(pepper: KeyObject): IssuedSecret {
   const secret = generateApiKey();
   return { secret, hash: hashApiKey(secret, pepper), prefix: apiKeyDisplayPrefix(secret) };
 }

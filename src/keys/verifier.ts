@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { hashApiKey, isWellFormedApiKey } from '../core/apiKeys.ts';
 import type { ApiKeyRecord, KeyStore } from '../storage/store.ts';
 
@@ -25,7 +26,7 @@ export interface KeyVerifier {
   forget(keyId: string): void;
 }
 
-export function createKeyVerifier(store: KeyStore, pepper: Buffer, clock: () => Date): KeyVerifier {
+export function createKeyVerifier(store: KeyStore, pepper: KeyObject, clock: () => Date): KeyVerifier {
   const cache = new Map<string, Entry>();
 
   return {

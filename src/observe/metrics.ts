@@ -10,30 +10,51 @@ export interface Metrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   authFailures: Counter<'reason'>;
+  /** The request counter and histogram bound to one method, route and status. */
+  httpSeries(method: string, route: string, status: number): HttpSeries;
+}
+
+export interface HttpSeries {
+  requests: { inc(): void };
+  duration: { observe(seconds: number): void };
 }
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: METRICS_PREFIX });
+  const httpRequests = new Counter({
+    name: `${METRICS_PREFIX}http_requests_total`,
+    help: 'HTTP requests answered, by route template and status code.',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: `${METRICS_PREFIX}http_request_duration_seconds`,
+    help: 'Time from receiving a request to sending its response, by route template and status code.',
+    labelNames: ['method', 'route', 'status'],
+    buckets: HTTP_DURATION_BUCKETS_S,
+    registers: [registry],
+  });
+  // Bound children, so a request does not hash its label set twice; routes and statuses are few.
+  const series = new Map<string, HttpSeries>();
   return {
     registry,
-    httpRequests: new Counter({
-      name: `${METRICS_PREFIX}http_requests_total`,
-      help: 'HTTP requests answered, by route template and status code.',
-      labelNames: ['method', 'route', 'status'],
-      registers: [registry],
-    }),
-    httpDuration: new Histogram({
-      name: `${METRICS_PREFIX}http_request_duration_seconds`,
-      help: 'Time from receiving a request to sending its response, by route template and status code.',
-      labelNames: ['method', 'route', 'status'],
-      buckets: HTTP_DURATION_BUCKETS_S,
-      registers: [registry],
-    }),
+    httpRequests,
+    httpDuration,
+    httpSeries(method, route, status) {
+      const id = `${method} ${status} ${route}`;
+      let found = series.get(id);
+      if (!found) {
+        const labels = { method, route, status: String(status) };
+        found = { requests: httpRequests.labels(labels), duration: httpDuration.labels(labels) };
+        series.set(id, found);
+      }
+      return found;
+    },
     authFailures: new Counter({
-      name: `${METRICS_PREFIX}auth_failures_total`,
-      help: 'Requests refused by API key authentication, by reason.',
-      labelNames: ['reason'],
+    name: `${METRICS_PREFIX}auth_failures_total`,
+    help: 'Requests refused by API key authentication, by reason.',
+    labelNames: ['reason'],
       registers: [registry],
     }),
   };

@@ -24,7 +24,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function metricsListener(services: Services, listen: string): FastifyInstance {
+function metricsListener(services: Services): FastifyInstance {
   const app = Fastify({ logger: false });
   app.get('/metrics', async (_request, reply) => reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()));
   return app;
@@ -58,7 +58,7 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
   let metrics: FastifyInstance | null = null;
   let metricsUrl: string | null = null;
   if (config.metricsListen) {
-    metrics = metricsListener(services, config.metricsListen);
+    metrics = metricsListener(services);
     const { host: mHost, port: mPort } = splitHostPort(config.metricsListen);
     await metrics.listen({ host: mHost, port: mPort });
     const a = metrics.server.address();

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { deriveKeys } from '../core/rootSecret.ts';
@@ -19,7 +19,7 @@ export interface ServiceOptions {
 }
 
 /** Marks which root secret a store was initialised with, without revealing it. */
-export function secretCheck(pepper: Buffer): string {
+export function secretCheck(pepper: KeyObject): string {
   return createHmac('sha256', pepper).update('portcullis secret check').digest('base64url');
 }
 

@@ -13,10 +13,9 @@ import type { Services } from '../services.ts';
 export function observeRequest(services: Services, request: FastifyRequest, reply: FastifyReply): void {
   const route = request.routeOptions.url ?? 'unmatched';
   const status = reply.statusCode;
-  const seconds = reply.elapsedTime / 1000;
-  const labels = { method: request.method, route, status: String(status) };
-  services.metrics.httpRequests.inc(labels);
-  services.metrics.httpDuration.observe(labels, seconds);
+  const series = services.metrics.httpSeries(request.method, route, status);
+  series.requests.inc();
+  series.duration.observe(reply.elapsedTime / 1000);
   request.log.info(
     {
       method: request.method,
