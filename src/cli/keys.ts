@@ -25,8 +25,9 @@ export function registerKeyCommands(program: Command): void {
     .option('--customer <id>', 'who the key belongs to')
     .option('--metadata <json>', 'a JSON object to attach')
     .option('--expires-at <time>', 'RFC 3339 time after which the key stops working')
+    .option('--rate-limit-policy <name>', 'a rate-limit policy from the configuration (default: rateLimits.perKey)')
     .option('--idempotency-key <key>', 'makes the request safe to retry')
-    .action(async (opts: { name: string; scope: string[]; customer?: string; metadata?: string; expiresAt?: string; idempotencyKey?: string }, cmd: Command) => {
+    .action(async (opts: { name: string; scope: string[]; customer?: string; metadata?: string; expiresAt?: string; rateLimitPolicy?: string; idempotencyKey?: string }, cmd: Command) => {
       const key = await clientFrom(cmd).keys.create(
         {
           name: opts.name,
@@ -34,6 +35,7 @@ export function registerKeyCommands(program: Command): void {
           ...(opts.customer !== undefined ? { customer: opts.customer } : {}),
           ...(opts.metadata !== undefined ? { metadata: parseJsonObject(opts.metadata, '--metadata') } : {}),
           ...(opts.expiresAt !== undefined ? { expiresAt: opts.expiresAt } : {}),
+          ...(opts.rateLimitPolicy !== undefined ? { rateLimitPolicy: opts.rateLimitPolicy } : {}),
         },
         opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {},
       );
@@ -67,19 +69,21 @@ export function registerKeyCommands(program: Command): void {
 
   keys
     .command('update <id>')
-    .description("Change a key's name, customer, metadata, scopes or expiry")
+    .description("Change a key's name, customer, metadata, scopes, expiry or rate-limit policy")
     .option('--name <name>')
     .option('--customer <id>', 'owner; "none" clears it')
     .option('--metadata <json>', 'replaces the metadata object')
     .option('--scope <scope>', 'replaces the scopes (repeat, or comma-separate)', collect)
     .option('--expires-at <time>', 'RFC 3339 time; "never" clears it')
-    .action(async (id: string, opts: { name?: string; customer?: string; metadata?: string; scope?: string[]; expiresAt?: string }, cmd: Command) => {
+    .option('--rate-limit-policy <name>', 'a rate-limit policy from the configuration; "default" clears it')
+    .action(async (id: string, opts: { name?: string; customer?: string; metadata?: string; scope?: string[]; expiresAt?: string; rateLimitPolicy?: string }, cmd: Command) => {
       const body: UpdateKeyRequest = {};
       if (opts.name !== undefined) body.name = opts.name;
       if (opts.customer !== undefined) body.customer = opts.customer === 'none' ? null : opts.customer;
       if (opts.metadata !== undefined) body.metadata = parseJsonObject(opts.metadata, '--metadata');
       if (opts.scope !== undefined) body.scopes = opts.scope;
       if (opts.expiresAt !== undefined) body.expiresAt = opts.expiresAt === 'never' ? null : opts.expiresAt;
+      if (opts.rateLimitPolicy !== undefined) body.rateLimitPolicy = opts.rateLimitPolicy === 'default' ? null : opts.rateLimitPolicy;
       show(cmd, await clientFrom(cmd).keys.update(id, body));
     });
 

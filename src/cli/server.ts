@@ -86,7 +86,7 @@ export function registerServerCommands(program: Command): void {
         process.stderr.write(`The store is already initialised; no new key was created. The first admin key was written to ${result.path}.\n`);
       }
     } finally {
-      await services.store.close();
+      await services.close();
     }
   });
 

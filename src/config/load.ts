@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigSchema, SECRET_SETTINGS, SETTINGS } from './schema.ts';
-import type { Config, Setting } from './schema.ts';
+import type { Config, RateLimitsConfig, Setting } from './schema.ts';
 
 export const ENV_PREFIX = 'PORTCULLIS_';
 
@@ -37,6 +37,14 @@ function fromEnv(setting: Setting, raw: string): unknown {
   const schema = ConfigSchema.properties[setting] as { type?: string; items?: { type?: string } };
   const number = (s: string): number | string => (/^-?\d+$/.test(s.trim()) ? Number(s.trim()) : s);
   if (schema.type === 'integer') return number(raw);
+  if (schema.type === 'boolean') return raw === 'true' ? true : raw === 'false' ? false : raw;
+  if (schema.type === 'object') {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      return raw; // the schema check reports it as "must be object"
+    }
+  }
   if (schema.type === 'array') {
     const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
     return schema.items?.type === 'integer' ? items.map(number) : items;
@@ -116,8 +124,21 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   const config = merged as Config;
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push('tlsCert and tlsKey (PORTCULLIS_TLS_CERT, PORTCULLIS_TLS_KEY): set both or neither');
+  if (config.httpRedirectListen && !config.tlsCert) problems.push('httpRedirectListen (PORTCULLIS_HTTP_REDIRECT_LISTEN): needs tlsCert and tlsKey');
+  if (config.rateLimits) problems.push(...rateLimitProblems(config.rateLimits));
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return config;
+}
+
+/** Every policy a rate-limit setting names must be defined. */
+function rateLimitProblems(limits: RateLimitsConfig): string[] {
+  const known = new Set(Object.keys(limits.policies ?? {}));
+  const uses: [string, string | undefined][] = [
+    ['rateLimits.perKey', limits.perKey],
+    ['rateLimits.perIp', limits.perIp],
+    ...Object.entries(limits.routes ?? {}).map(([route, name]): [string, string] => [`rateLimits.routes["${route}"]`, name]),
+  ];
+  return uses.filter(([, name]) => name !== undefined && !known.has(name)).map(([where, name]) => `${where}: no policy named ${name} in rateLimits.policies`);
 }
 
 function redactUrl(value: string): string {

@@ -1,6 +1,36 @@
 import { Type } from 'typebox';
 import type { Static } from 'typebox';
 
+const POLICY_NAME = '^[a-z0-9][a-z0-9_.-]{0,63}$';
+
+export const RateLimitPolicySchema = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, description: 'Requests per window.' }),
+    window: Type.Integer({ minimum: 1, maximum: 31_536_000, description: 'Window length in seconds.' }),
+    burst: Type.Optional(Type.Integer({ minimum: 1, description: 'Requests allowed at once; default `limit`.' })),
+    onStoreError: Type.Optional(
+      Type.Union([Type.Literal('open'), Type.Literal('closed')], {
+        description: 'When the limiter store (Redis) cannot answer: let requests through, or refuse them with 503. Default: closed for writes, open for reads.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const RateLimitsSchema = Type.Object(
+  {
+    policies: Type.Record(Type.String({ pattern: POLICY_NAME }), RateLimitPolicySchema, { default: {}, description: 'Named policies.' }),
+    perKey: Type.Optional(Type.String({ pattern: POLICY_NAME, description: 'Policy for every API key that names none of its own.' })),
+    perIp: Type.Optional(Type.String({ pattern: POLICY_NAME, description: 'Policy per client address (IPv6 per prefix), checked before authentication.' })),
+    routes: Type.Record(Type.String({ pattern: '^[A-Z]+ /' }), Type.String({ pattern: POLICY_NAME }), {
+      default: {},
+      description: '`"METHOD /route/{template}": policy`, counted per key (per address when unauthenticated).',
+    }),
+    timeoutMs: Type.Integer({ default: 100, minimum: 1, maximum: 10_000, description: 'Longest a limiter step may take before the policy fails open or closed.' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
@@ -22,7 +52,20 @@ export const ConfigSchema = Type.Object(
     metricsListen: Type.Optional(Type.String({ pattern: '^.+:\\d{1,5}$', description: 'host:port of a separate, unauthenticated /metrics listener.' })),
     tlsCert: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate file; with tlsKey, serve HTTPS.' })),
     tlsKey: Type.Optional(Type.String({ minLength: 1 })),
-    corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/]+$' }), { default: [] }),
+    httpRedirectListen: Type.Optional(
+      Type.String({ pattern: '^.+:\\d{1,5}$', description: 'host:port of a plain-HTTP listener that redirects (308) every request to the HTTPS address. Needs tlsCert.' }),
+    ),
+    trustProxy: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed. Empty: the header is ignored.',
+    }),
+    ipv6Prefix: Type.Integer({ default: 64, minimum: 1, maximum: 128, description: 'IPv6 clients are rate-limited per prefix of this length.' }),
+    rateLimits: RateLimitsSchema,
+    corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/*]+$' }), {
+      default: [],
+      description: 'Exact origins (`https://app.example.com`) browsers may call the API from. Empty: no CORS headers at all.',
+    }),
+    corsCredentials: Type.Boolean({ default: false, description: 'Send `Access-Control-Allow-Credentials: true` to allowed origins.' }),
     ssrfAllow: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'CIDRs allowed despite the SSRF guard.' }),
     deliveryRetrySchedule: Type.Array(Type.Integer({ minimum: 0 }), { default: [0, 5, 300, 1800, 7200, 18000, 36000, 36000], description: 'Seconds between delivery attempts.' }),
     shutdownTimeoutMs: Type.Integer({ default: 10_000, minimum: 0, description: 'How long in-flight requests may take after SIGTERM.' }),
@@ -31,6 +74,7 @@ export const ConfigSchema = Type.Object(
 );
 
 export type Config = Static<typeof ConfigSchema>;
+export type RateLimitsConfig = Static<typeof RateLimitsSchema>;
 
 /** Settings whose values are never printed. */
 export const SECRET_SETTINGS = ['secretKey', 'databaseUrl', 'redisUrl'] as const;

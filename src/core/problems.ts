@@ -15,6 +15,12 @@ export const PROBLEMS = {
   'payload-too-large': { status: 413, title: 'Payload too large', description: 'The body exceeds the configured limit.' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type', description: 'Send `Content-Type: application/json`.' },
   'idempotency-mismatch': { status: 422, title: 'Idempotency-Key reused', description: 'This Idempotency-Key was used with a different request body.' },
+  'rate-limited': { status: 429, title: 'Rate limit exceeded', description: 'A rate-limit policy refused the request. `Retry-After` says when to retry; the `policy` member names the policy.' },
+  'rate-limiter-unavailable': {
+    status: 503,
+    title: 'Rate limiter unavailable',
+    description: 'The shared rate-limit store (Redis) could not answer, and the policy fails closed. Retry shortly.',
+  },
   'store-unavailable': { status: 503, title: 'Store unavailable', description: 'The store cannot be reached. Retry later.' },
   internal: { status: 500, title: 'Internal error', description: 'An unexpected error. The request id identifies it in the logs.' },
 } as const;

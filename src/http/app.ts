@@ -10,6 +10,9 @@ import { problemsPlugin, sendProblem, toProblem } from './plugins/problems.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { idempotencyPlugin } from './plugins/idempotency.ts';
 import { observePlugin, observeRequest } from './plugins/observe.ts';
+import { rateLimitPlugin } from './plugins/rateLimit.ts';
+import { corsPlugin } from './plugins/cors.ts';
+import { securityHeadersPlugin } from './plugins/securityHeaders.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import type { Services } from './services.ts';
@@ -64,6 +67,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: () => newId(ID_PREFIX.request),
     requestIdHeader: false,
+    // X-Forwarded-For is believed only from the configured proxies, and only as far as the last untrusted hop.
+    trustProxy: services.config.trustProxy.length > 0 ? services.config.trustProxy : false,
     bodyLimit: services.config.bodyLimit,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -88,6 +93,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
 
   await app.register(problemsPlugin);
+  await app.register(securityHeadersPlugin, { tls: Boolean(options.https) });
+  await app.register(corsPlugin, { origins: services.config.corsOrigins, credentials: services.config.corsCredentials });
   await app.register(swagger, {
     transformObject: markOptionalBodies,
     openapi: {
@@ -109,6 +116,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, staticCSP: DOCS_CSP });
   await app.register(authPlugin, { services });
+  await app.register(rateLimitPlugin, { services });
   await app.register(idempotencyPlugin, { services });
   await app.register(observePlugin, { services });
 

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import type { Store } from '../storage/store.ts';
 import type { KeyVerifier } from '../keys/verifier.ts';
 import type { Metrics } from '../observe/metrics.ts';
+import type { Limiter } from '../ratelimit/limiter.ts';
 
 /** Everything route handlers use, built once by `createServices`. */
 export interface Services {
@@ -15,4 +16,8 @@ export interface Services {
   metrics: Metrics;
   clock: () => Date;
   logger: Logger;
+  /** Rate-limit state: in this process, or in Redis when `redisUrl` is set. */
+  limiter: Limiter;
+  /** Closes the limiter and the store. */
+  close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const METRICS_PREFIX = 'portcullis_';
 /** Request latency buckets in seconds: sub-millisecond through 10 s. */
@@ -10,6 +10,8 @@ export interface Metrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   authFailures: Counter<'reason'>;
+  rateLimited: Counter<'policy'>;
+  rateLimitStoreErrors: Counter<'policy' | 'outcome'>;
   /** The request counter and histogram bound to one method, route and status. */
   httpSeries(method: string, route: string, status: number): HttpSeries;
 }
@@ -19,9 +21,24 @@ export interface HttpSeries {
   duration: { observe(seconds: number): void };
 }
 
-export function createMetrics(): Metrics {
+/** Figures read when /metrics is scraped. */
+export interface MetricSources {
+  /** Identities the in-memory rate limiter holds state for; null with Redis. */
+  limiterEntries(): number | null;
+}
+
+export function createMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: METRICS_PREFIX });
+  new Gauge({
+    name: `${METRICS_PREFIX}rate_limit_memory_entries`,
+    help: 'Identities (keys, addresses) the in-memory rate limiter holds state for; idle ones are dropped once their budget is full again.',
+    registers: [registry],
+    collect() {
+      const entries = sources.limiterEntries();
+      if (entries !== null) this.set(entries);
+    },
+  });
   const httpRequests = new Counter({
     name: `${METRICS_PREFIX}http_requests_total`,
     help: 'HTTP requests answered, by route template and status code.',
@@ -51,6 +68,18 @@ export function createMetrics(): Metrics {
       }
       return found;
     },
+    rateLimited: new Counter({
+      name: `${METRICS_PREFIX}rate_limited_total`,
+      help: 'Requests refused with 429 by a rate-limit policy, by policy.',
+      labelNames: ['policy'],
+      registers: [registry],
+    }),
+    rateLimitStoreErrors: new Counter({
+      name: `${METRICS_PREFIX}rate_limit_store_errors_total`,
+      help: 'Rate-limit checks the limiter store (Redis) could not answer, by policy and whether the request was then allowed (fail-open) or refused (fail-closed).',
+      labelNames: ['policy', 'outcome'],
+      registers: [registry],
+    }),
     authFailures: new Counter({
     name: `${METRICS_PREFIX}auth_failures_total`,
     help: 'Requests refused by API key authentication, by reason.',

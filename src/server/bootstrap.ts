@@ -27,6 +27,7 @@ export async function bootstrap(services: Services): Promise<BootstrapResult> {
       secretHash: issued.hash,
       createdBy: null,
       expiresAt: null,
+      rateLimitPolicy: null,
       now: services.clock(),
     },
     { secret_check: secretCheck(services.apiKeyPepper) },

@@ -20,6 +20,8 @@ export interface RunningServer {
   /** Where the API listens, e.g. `http://127.0.0.1:8080`. */
   url: string;
   metricsUrl: string | null;
+  /** The plain-HTTP listener redirecting to HTTPS, when configured. */
+  redirectUrl: string | null;
   /** Stops accepting, lets in-flight requests finish (up to shutdownTimeoutMs), closes the store. */
   close(): Promise<void>;
 }
@@ -30,9 +32,25 @@ function metricsListener(services: Services): FastifyInstance {
   return app;
 }
 
-function splitHostPort(value: string): { host: string; port: number } {
-  const i = value.lastIndexOf(':');
-  return { host: value.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(value.slice(i + 1)) };
+/** Plain HTTP that sends every request to the same path over HTTPS. */
+function redirectListener(httpsPort: number): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.all('/*', (request, reply) => {
+    // The Host header names the site the client wanted; keep it, swap scheme and port.
+    const host = request.hostname.includes(':') ? `[${request.hostname}]` : request.hostname;
+    const port = httpsPort === 443 ? '' : `:${httpsPort}`;
+    reply.header('cache-control', 'no-store').redirect(`https://${host}${port}${request.url}`, 308);
+  });
+  return app;
+}
+
+/** Listens on `host:port` (port 0: any free one); returns `http://host:port`. */
+async function listenOn(app: FastifyInstance, hostPort: string): Promise<string> {
+  const i = hostPort.lastIndexOf(':');
+  const host = hostPort.slice(0, i).replace(/^\[|\]$/g, '');
+  await app.listen({ host, port: Number(hostPort.slice(i + 1)) });
+  const address = app.server.address();
+  return `http://${host.includes(':') ? `[${host}]` : host}:${typeof address === 'object' && address ? address.port : hostPort.slice(i + 1)}`;
 }
 
 /** Initialises the store if needed, then listens. Used by `portcullis serve` and tests. */
@@ -43,7 +61,7 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
     const boot = await bootstrap(services);
     if (boot.created) log.info({ path: boot.path, keyId: boot.keyId }, 'store initialised; the first admin key was written to this file');
   } catch (err) {
-    await services.store.close();
+    await services.close();
     throw err;
   }
 
@@ -59,10 +77,14 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
   let metricsUrl: string | null = null;
   if (config.metricsListen) {
     metrics = metricsListener(services);
-    const { host: mHost, port: mPort } = splitHostPort(config.metricsListen);
-    await metrics.listen({ host: mHost, port: mPort });
-    const a = metrics.server.address();
-    metricsUrl = `http://${mHost.includes(':') ? `[${mHost}]` : mHost}:${typeof a === 'object' && a ? a.port : mPort}/metrics`;
+    metricsUrl = `${await listenOn(metrics, config.metricsListen)}/metrics`;
+  }
+
+  let redirect: FastifyInstance | null = null;
+  let redirectUrl: string | null = null;
+  if (tls && config.httpRedirectListen) {
+    redirect = redirectListener(port);
+    redirectUrl = await listenOn(redirect, config.httpRedirectListen);
   }
 
   const sweep = setInterval(() => {
@@ -72,7 +94,7 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
   }, IDEMPOTENCY_SWEEP_INTERVAL_MS);
   sweep.unref();
 
-  log.info({ url, engine: services.store.engine, metricsUrl }, 'listening');
+  log.info({ url, engine: services.store.engine, metricsUrl, redirectUrl }, 'listening');
 
   let closing: Promise<void> | null = null;
   return {
@@ -80,6 +102,7 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
     services,
     url,
     metricsUrl,
+    redirectUrl,
     close() {
       closing ??= (async () => {
         clearInterval(sweep);
@@ -87,9 +110,9 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
         // would linger in keep-alive after their response, so close them as they go idle.
         const reap = setInterval(() => server.server.closeIdleConnections(), SHUTDOWN_REAP_INTERVAL_MS);
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
-        await Promise.race([Promise.all([server.close(), metrics?.close()]), timeout]);
+        await Promise.race([Promise.all([server.close(), metrics?.close(), redirect?.close()]), timeout]);
         clearInterval(reap);
-        await services.store.close();
+        await services.close();
       })();
       return closing;
     },

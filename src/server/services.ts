@@ -4,6 +4,8 @@ import type { Config } from '../config/schema.ts';
 import { deriveKeys } from '../core/rootSecret.ts';
 import { createKeyVerifier } from '../keys/verifier.ts';
 import { createMetrics } from '../observe/metrics.ts';
+import { createMemoryLimiter } from '../ratelimit/memory.ts';
+import { createRedisLimiter } from '../ratelimit/redis.ts';
 import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import type { Services } from '../http/services.ts';
@@ -22,6 +24,9 @@ export interface ServiceOptions {
 export function secretCheck(pepper: KeyObject): string {
   return createHmac('sha256', pepper).update('portcullis secret check').digest('base64url');
 }
+
+/** How long startup waits for Redis before serving anyway (limits then recover by themselves). */
+const LIMITER_STARTUP_WAIT_MS = 3000;
 
 export class StartupError extends Error {
   constructor(message: string) {
@@ -46,12 +51,23 @@ export async function createServices(config: Config, options: ServiceOptions): P
     throw err;
   }
   const clock = options.clock ?? (() => new Date());
+  const limiter = config.redisUrl
+    ? createRedisLimiter({ url: config.redisUrl, timeoutMs: config.rateLimits.timeoutMs })
+    : createMemoryLimiter(undefined, () => clock().getTime() * 1000);
+  if (!(await limiter.ready(LIMITER_STARTUP_WAIT_MS))) {
+    options.logger.warn('the rate-limit store (Redis) is not reachable yet: each policy fails open or closed until it is');
+  }
   return {
+    limiter,
+    async close() {
+      await limiter.close();
+      await store.close();
+    },
     config,
     store,
     apiKeyPepper,
     verifier: createKeyVerifier(store.keys, apiKeyPepper, clock),
-    metrics: createMetrics(),
+    metrics: createMetrics({ limiterEntries: () => limiter.entries() }),
     clock,
     logger: options.logger,
   };

@@ -25,6 +25,8 @@ export interface ApiKeyRecord {
   expiresAt: Date | null;
   revokedAt: Date | null;
   rotatedAt: Date | null;
+  /** A rate-limit policy named in the configuration; null for the configured default. */
+  rateLimitPolicy: string | null;
 }
 
 export interface NewApiKey {
@@ -37,6 +39,7 @@ export interface NewApiKey {
   secretHash: string;
   createdBy: string | null;
   expiresAt: Date | null;
+  rateLimitPolicy: string | null;
   now: Date;
 }
 
@@ -46,6 +49,7 @@ export interface ApiKeyPatch {
   metadata?: Record<string, unknown>;
   scopes?: string[];
   expiresAt?: Date | null;
+  rateLimitPolicy?: string | null;
 }
 
 export interface KeyRotation {

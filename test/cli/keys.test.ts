@@ -126,3 +126,20 @@ test('a refused CLI call exits non-zero with the problem code on stderr', async 
   assert.match(noServer.stderr, /cannot reach the server/);
   assert.ok(!noServer.stderr.includes(reader.secret!));
 });
+
+test('the CLI sets and clears a key\'s rate-limit policy, and the server enforces it', async (t) => {
+  const limits = { policies: { basic: { limit: 100, window: 60 }, tiny: { limit: 1, window: 3600 } } };
+  const server = await startServe(t, { env: { PORTCULLIS_RATE_LIMITS: JSON.stringify(limits) } });
+  const base: Env = { PORTCULLIS_URL: server.url, PORTCULLIS_DATA_DIR: server.dataDir };
+  const json = <T>(args: string[], env: Env = {}): Promise<T> => runCliJson<T>(args, { ...base, ...env });
+
+  const created = await json<Key & { rateLimitPolicy: string | null }>(['keys', 'create', '--name', 'x', '--scope', 'keys:read', '--rate-limit-policy', 'tiny']);
+  assert.equal(created.rateLimitPolicy, 'tiny');
+  assert.equal((await runCli(['keys', 'get', created.id, '--api-key', created.secret!], base)).code, 0);
+  assertRefused(await runCli(['keys', 'get', created.id, '--api-key', created.secret!], base), 429, 'rate-limited');
+
+  const cleared = await json<{ rateLimitPolicy: string | null }>(['keys', 'update', created.id, '--rate-limit-policy', 'default']);
+  assert.equal(cleared.rateLimitPolicy, null);
+  assert.equal((await runCli(['keys', 'get', created.id, '--api-key', created.secret!], base)).code, 0);
+  assertRefused(await runCli(['keys', 'update', created.id, '--rate-limit-policy', 'platinum'], base), 400, 'validation-failed');
+});

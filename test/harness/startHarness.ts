@@ -79,16 +79,18 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
   });
   const clock = options.clock ?? testClock();
   const services = await createServices(config, { logger: createLogger('info', sink), clock, rootSecret: generateRootSecret() });
-  const boot = await bootstrap(services);
-  if (!boot.created) throw new Error('fresh store was already bootstrapped');
-  const app = await buildApp(services);
-  await app.ready();
+  let app: FastifyInstance | null = null;
+  // Cleaned up even when the app fails to start (a test may expect that).
   t.after(async () => {
-    await app.close();
-    await services.store.close();
+    await app?.close();
+    await services.close();
     await storeConfig.cleanup();
     rmSync(dataDir, { recursive: true, force: true });
   });
+  const boot = await bootstrap(services);
+  if (!boot.created) throw new Error('fresh store was already bootstrapped');
+  app = await buildApp(services);
+  await app.ready();
 
   const request = async (method: string, url: string, opts: RequestOptions = {}): Promise<LightMyRequestResponse> => {
     const headers: Record<string, string> = { ...opts.headers };
@@ -99,11 +101,11 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
       payload = JSON.stringify(opts.body);
       headers['content-type'] ??= 'application/json';
     }
-    return app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
+    return app!.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
   };
 
   const harness: Harness = {
-    app,
+    app: app!,
     services,
     config,
     engine: TEST_ENGINE,

@@ -12,6 +12,8 @@ export interface TcpProxy {
   via(url: string): string;
   /** Resets every open connection and refuses new ones until `restore`. */
   cut(): void;
+  /** Keeps connections open but forwards nothing, like a hung server. */
+  stall(): void;
   /** Accepts and forwards connections again. */
   restore(): void;
   /** Connections forwarded so far (for checking the app really goes through the proxy). */
@@ -22,6 +24,7 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<Socket>();
   let down = false;
+  let stalled = false;
   let connections = 0;
 
   const track = (socket: Socket): void => {
@@ -40,8 +43,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     connections++;
     const upstream = connect(target.port, target.host);
     track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    // Forwarded by hand rather than piped, so `stall` can drop bytes without closing anything.
+    client.on('data', (chunk: Buffer) => void (stalled || upstream.write(chunk)));
+    upstream.on('data', (chunk: Buffer) => void (stalled || client.write(chunk)));
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -68,8 +72,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       down = true;
       resetAll();
     },
+    stall() {
+      stalled = true;
+    },
     restore() {
       down = false;
+      stalled = false;
     },
     get connections() {
       return connections;

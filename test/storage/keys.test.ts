@@ -37,6 +37,7 @@ function newKey(overrides: Partial<NewApiKey> = {}): NewApiKey {
     secretHash: `hash-${id}`,
     createdBy: null,
     expiresAt: null,
+    rateLimitPolicy: null,
     now: new Date(),
     ...overrides,
   };

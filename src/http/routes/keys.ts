@@ -30,6 +30,7 @@ function present(key: ApiKeyRecord, now: Date): Static<typeof Key> {
     expiresAt: iso(key.expiresAt),
     revokedAt: iso(key.revokedAt),
     rotatedAt: iso(key.rotatedAt),
+    rateLimitPolicy: key.rateLimitPolicy,
   };
 }
 
@@ -57,6 +58,13 @@ function checkGrant(granted: string[], wanted: string[]): void {
 export function registerKeyRoutes(app: FastifyInstance, services: Services): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { store, verifier, clock } = services;
+
+  function checkPolicy(name: string | null | undefined): string | null | undefined {
+    if (typeof name === 'string' && !Object.hasOwn(services.config.rateLimits.policies, name)) {
+      throw new Problem('validation-failed', { detail: `body.rateLimitPolicy: no rate-limit policy named ${name} is configured` });
+    }
+    return name;
+  }
 
   /** A key a caller may change: it exists, and the caller holds every scope it has. */
   async function loadForChange(callerScopes: string[], id: string): Promise<ApiKeyRecord> {
@@ -100,6 +108,7 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
         secretHash: issued.hash,
         createdBy: me.keyId,
         expiresAt,
+        rateLimitPolicy: checkPolicy(body.rateLimitPolicy) ?? null,
         now,
       });
       request.log.info({ event: 'key.created', targetKeyId: key.id, scopes }, 'key created');
@@ -171,6 +180,7 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
         checkGrant(me.scopes, patch.scopes);
       }
       if (body.expiresAt !== undefined) patch.expiresAt = parseExpiry(body.expiresAt, now) ?? null;
+      if (body.rateLimitPolicy !== undefined) patch.rateLimitPolicy = checkPolicy(body.rateLimitPolicy) ?? null;
       const key = await store.keys.update(request.params.id, patch, now);
       if (!key) throw new Problem('not-found', { detail: `no key ${request.params.id}` });
       verifier.forget(key.id);

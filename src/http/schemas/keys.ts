@@ -8,6 +8,10 @@ export const KEY_ROTATION_MAX_GRACE_S = 30 * 24 * 60 * 60;
 
 const Scope = Type.String({ enum: [...ALL_SCOPES], description: '`<resource>:read`, `<resource>:write` or `admin`.' });
 const Name = Type.String({ minLength: 1, maxLength: 200, examples: ['acme-production'] });
+const RateLimitPolicy = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], {
+  description: 'A rate-limit policy named in the configuration (`rateLimits.policies`); null for the default per-key policy.',
+  examples: ['gold'],
+});
 const Customer = Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()], { description: 'Who the key belongs to (your customer or tenant id).' });
 
 export const Key = Type.Object(
@@ -25,6 +29,7 @@ export const Key = Type.Object(
     expiresAt: NullableTimestamp,
     revokedAt: NullableTimestamp,
     rotatedAt: NullableTimestamp,
+    rateLimitPolicy: RateLimitPolicy,
   },
   { additionalProperties: false },
 );
@@ -44,6 +49,7 @@ export const CreateKeyBody = Type.Object(
     metadata: Type.Optional(Metadata),
     scopes: Type.Array(Scope, { minItems: 1, maxItems: ALL_SCOPES.length, uniqueItems: true, examples: [['keys:read']] }),
     expiresAt: Type.Optional(NullableTimestamp),
+    rateLimitPolicy: Type.Optional(RateLimitPolicy),
   },
   { additionalProperties: false },
 );
@@ -54,6 +60,7 @@ export const UpdateKeyBody = Type.Object(
     metadata: Type.Optional(Metadata),
     scopes: Type.Optional(Type.Array(Scope, { minItems: 1, maxItems: ALL_SCOPES.length, uniqueItems: true })),
     expiresAt: Type.Optional(NullableTimestamp),
+    rateLimitPolicy: Type.Optional(RateLimitPolicy),
   },
   { additionalProperties: false, minProperties: 1 },
 );

@@ -18,9 +18,10 @@ interface KeyRow {
   expires_at: Date | null;
   revoked_at: Date | null;
   rotated_at: Date | null;
+  rate_limit_policy: string | null;
 }
 
-const COLUMNS = 'seq, id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at, revoked_at, rotated_at';
+const COLUMNS = 'seq, id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at, revoked_at, rotated_at, rate_limit_policy';
 
 function toRecord(row: KeyRow): ApiKeyRecord {
   return {
@@ -36,14 +37,15 @@ function toRecord(row: KeyRow): ApiKeyRecord {
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
     rotatedAt: row.rotated_at,
+    rateLimitPolicy: row.rate_limit_policy,
   };
 }
 
 async function insertKey(db: Queryable, k: NewApiKey): Promise<ApiKeyRecord> {
   const res = await db.query<KeyRow>(
-    `INSERT INTO api_keys (id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING ${COLUMNS}`,
-    [k.id, k.name, k.customer, JSON.stringify(k.metadata), k.scopes, k.prefix, k.createdBy, k.now, k.expiresAt],
+    `INSERT INTO api_keys (id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at, rate_limit_policy)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) RETURNING ${COLUMNS}`,
+    [k.id, k.name, k.customer, JSON.stringify(k.metadata), k.scopes, k.prefix, k.createdBy, k.now, k.expiresAt, k.rateLimitPolicy],
   );
   await db.query('INSERT INTO api_key_secrets (hash, key_id, created_at) VALUES ($1, $2, $3)', [k.secretHash, k.id, k.now]);
   return toRecord(res.rows[0]!);
@@ -95,6 +97,7 @@ export function createPostgresKeyStore(pool: pg.Pool): KeyStore {
       if (patch.metadata !== undefined) set('metadata', JSON.stringify(patch.metadata));
       if (patch.scopes !== undefined) set('scopes', patch.scopes);
       if (patch.expiresAt !== undefined) set('expires_at', patch.expiresAt);
+      if (patch.rateLimitPolicy !== undefined) set('rate_limit_policy', patch.rateLimitPolicy);
       set('updated_at', now);
       values.push(id);
       return guardPg(async () => {

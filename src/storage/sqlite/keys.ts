@@ -18,6 +18,7 @@ interface KeyRow {
   expires_at: number | null;
   revoked_at: number | null;
   rotated_at: number | null;
+  rate_limit_policy: string | null;
 }
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
@@ -36,6 +37,7 @@ function toRecord(row: KeyRow): ApiKeyRecord {
     expiresAt: date(row.expires_at),
     revokedAt: date(row.revoked_at),
     rotatedAt: date(row.rotated_at),
+    rateLimitPolicy: row.rate_limit_policy,
   };
 }
 
@@ -43,9 +45,21 @@ export function createSqliteKeyStore(db: SqliteDb): KeyStore {
   const sql = statementCache(db);
   const insertKey = (k: NewApiKey): void => {
     sql(
-      `INSERT INTO api_keys (id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(k.id, k.name, k.customer, JSON.stringify(k.metadata), JSON.stringify(k.scopes), k.prefix, k.createdBy, k.now.getTime(), k.now.getTime(), k.expiresAt?.getTime() ?? null);
+      `INSERT INTO api_keys (id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at, rate_limit_policy)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      k.id,
+      k.name,
+      k.customer,
+      JSON.stringify(k.metadata),
+      JSON.stringify(k.scopes),
+      k.prefix,
+      k.createdBy,
+      k.now.getTime(),
+      k.now.getTime(),
+      k.expiresAt?.getTime() ?? null,
+      k.rateLimitPolicy,
+    );
     sql('INSERT INTO api_key_secrets (hash, key_id, created_at) VALUES (?, ?, ?)').run(k.secretHash, k.id, k.now.getTime());
   };
   const get = (id: string): ApiKeyRecord | null => {
@@ -113,6 +127,7 @@ export function createSqliteKeyStore(db: SqliteDb): KeyStore {
         if (patch.metadata !== undefined) (sets.push('metadata = ?'), values.push(JSON.stringify(patch.metadata)));
         if (patch.scopes !== undefined) (sets.push('scopes = ?'), values.push(JSON.stringify(patch.scopes)));
         if (patch.expiresAt !== undefined) (sets.push('expires_at = ?'), values.push(patch.expiresAt?.getTime() ?? null));
+        if (patch.rateLimitPolicy !== undefined) (sets.push('rate_limit_policy = ?'), values.push(patch.rateLimitPolicy));
         sets.push('updated_at = ?');
         values.push(now.getTime(), id);
         const res = sql(`UPDATE api_keys SET ${sets.join(', ')} WHERE id = ?`).run(...values);
