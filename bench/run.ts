@@ -6,7 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KEYS_GET_DEFAULTS, ROOT, keysGetMarkdown, runKeysGet } from './keys-get.ts';
-import type { Engine } from './keys-get.ts';
+import type { Engine, Variant } from './keys-get.ts';
+import { ACCURACY_DEFAULTS, accuracyMarkdown, runLimiterAccuracy } from './limiter-accuracy.ts';
 import { describeMachine } from './lib/machine.ts';
 import type { Machine } from './lib/machine.ts';
 import { CPUS, killAll, pinSelf } from './lib/procs.ts';
@@ -14,7 +15,7 @@ import { CPUS, killAll, pinSelf } from './lib/procs.ts';
 const RESULTS_DIR = join(ROOT, 'bench/results');
 const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 
-const USAGE = `usage: npm run bench -- [keys-get] [flags]
+const USAGE = `usage: npm run bench -- [keys-get] [edge] [limiter-accuracy] [flags]
   --pairs N               interleaved baseline/subject pairs per engine (default ${KEYS_GET_DEFAULTS.pairs})
   --duration S            seconds per measured run (default ${KEYS_GET_DEFAULTS.durationS})
   --warmup S              seconds of discarded load before each run (default ${KEYS_GET_DEFAULTS.warmupS})
@@ -62,27 +63,35 @@ function positiveNumber(name: string, value: string | undefined, fallback: numbe
   return n;
 }
 
+async function keysGet(variant: Variant, flags: Flags, log: (m: string) => void): Promise<BenchReport> {
+  const engines = (flags.engines?.split(',').map((e) => e.trim()) ?? KEYS_GET_DEFAULTS.engines) as Engine[];
+  for (const e of engines) if (e !== 'sqlite' && e !== 'postgres') throw new Error(`unknown engine ${e}`);
+  const result = await runKeysGet(
+    {
+      ...KEYS_GET_DEFAULTS,
+      variant,
+      engines,
+      pairs: Math.round(positiveNumber('pairs', flags.pairs, KEYS_GET_DEFAULTS.pairs)),
+      durationS: positiveNumber('duration', flags.duration, KEYS_GET_DEFAULTS.durationS),
+      warmupS: positiveNumber('warmup', flags.warmup, KEYS_GET_DEFAULTS.warmupS),
+      connections: Math.round(positiveNumber('connections', flags.connections, KEYS_GET_DEFAULTS.connections)),
+      callgrind: flags.callgrind ?? true,
+      callgrindRequests: Math.round(positiveNumber('callgrind-requests', flags['callgrind-requests'], KEYS_GET_DEFAULTS.callgrindRequests)),
+      callgrindWarmup: Math.round(positiveNumber('callgrind-warmup', flags['callgrind-warmup'], KEYS_GET_DEFAULTS.callgrindWarmup)),
+      postgresUrl: flags['postgres-url'] ?? KEYS_GET_DEFAULTS.postgresUrl,
+      cpuProfDir: flags['cpu-prof'] ? PROFILES_DIR : null,
+    },
+    log,
+  );
+  return { json: result, markdown: keysGetMarkdown(result) };
+}
+
 const BENCHES: Record<string, (flags: Flags, log: (m: string) => void) => Promise<BenchReport>> = {
-  'keys-get': async (flags, log) => {
-    const engines = (flags.engines?.split(',').map((e) => e.trim()) ?? KEYS_GET_DEFAULTS.engines) as Engine[];
-    for (const e of engines) if (e !== 'sqlite' && e !== 'postgres') throw new Error(`unknown engine ${e}`);
-    const result = await runKeysGet(
-      {
-        ...KEYS_GET_DEFAULTS,
-        engines,
-        pairs: Math.round(positiveNumber('pairs', flags.pairs, KEYS_GET_DEFAULTS.pairs)),
-        durationS: positiveNumber('duration', flags.duration, KEYS_GET_DEFAULTS.durationS),
-        warmupS: positiveNumber('warmup', flags.warmup, KEYS_GET_DEFAULTS.warmupS),
-        connections: Math.round(positiveNumber('connections', flags.connections, KEYS_GET_DEFAULTS.connections)),
-        callgrind: flags.callgrind ?? true,
-        callgrindRequests: Math.round(positiveNumber('callgrind-requests', flags['callgrind-requests'], KEYS_GET_DEFAULTS.callgrindRequests)),
-        callgrindWarmup: Math.round(positiveNumber('callgrind-warmup', flags['callgrind-warmup'], KEYS_GET_DEFAULTS.callgrindWarmup)),
-        postgresUrl: flags['postgres-url'] ?? KEYS_GET_DEFAULTS.postgresUrl,
-        cpuProfDir: flags['cpu-prof'] ? PROFILES_DIR : null,
-      },
-      log,
-    );
-    return { json: result, markdown: keysGetMarkdown(result) };
+  'keys-get': (flags, log) => keysGet('keys-get', flags, log),
+  edge: (flags, log) => keysGet('edge', flags, log),
+  'limiter-accuracy': async (_flags, log) => {
+    const result = await runLimiterAccuracy(ACCURACY_DEFAULTS, log);
+    return { json: result, markdown: accuracyMarkdown(result) };
   },
 };
 

@@ -9,9 +9,14 @@ import type {
   CreateKeyRequest,
   RotateKeyRequest,
   UpdateKeyRequest,
+  VerifyKeyRequest,
+  VerifyKeyResponse,
 } from '../src/http/schemas/keys.ts';
 
-export type { ApiKey, ApiKeyList, ApiKeyWithSecret, CreateKeyRequest, RotateKeyRequest, UpdateKeyRequest };
+import type { UsageListQuery, UsageListResponse } from '../src/http/schemas/usage.ts';
+
+export type { ApiKey, ApiKeyList, ApiKeyWithSecret, CreateKeyRequest, RotateKeyRequest, UpdateKeyRequest, UsageListResponse, VerifyKeyRequest, VerifyKeyResponse };
+export type UsageOptions = Partial<UsageListQuery>;
 
 export interface Problem {
   type: string;
@@ -98,6 +103,11 @@ export class PortcullisClient {
     revoke: (id: string, options?: RequestOptions): Promise<ApiKey> => this.request('POST', `/v1/keys/${encodeURIComponent(id)}/revoke`, undefined, options),
     rotate: (id: string, body: RotateKeyRequest = {}, options?: RequestOptions): Promise<ApiKeyWithSecret> =>
       this.request('POST', `/v1/keys/${encodeURIComponent(id)}/rotate`, body, options),
+    verify: (body: VerifyKeyRequest, options?: RequestOptions): Promise<VerifyKeyResponse> => this.request('POST', '/v1/keys/verify', body, options),
+  };
+
+  readonly usage = {
+    list: (options: UsageOptions = {}): Promise<UsageListResponse> => this.request('GET', `/v1/usage${query(options)}`),
   };
 
   /** Every item of a list, following cursors. */
@@ -111,7 +121,7 @@ export class PortcullisClient {
   }
 }
 
-function query(options: ListOptions): string {
+function query(options: object): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(options) as [string, unknown][]) if (v !== undefined) params.set(k, String(v));
   const s = params.toString();

@@ -11,6 +11,26 @@ function show(cmd: Command, key: ApiKey | ApiKeyWithSecret): void {
   if ('secret' in key) process.stderr.write('\nThe secret is shown once. Store it now.\n');
 }
 
+interface KeyFlags {
+  customer?: string;
+  metadata?: string;
+  expiresAt?: string;
+  rateLimitPolicy?: string;
+  quota?: string;
+  quotaSoftLimit?: string;
+}
+
+function quotaFrom(opts: KeyFlags): { limit: number; softLimit?: number } {
+  const limit = parseInteger(opts.quota!, '--quota');
+  return opts.quotaSoftLimit === undefined ? { limit } : { limit, softLimit: parseInteger(opts.quotaSoftLimit, '--quota-soft-limit') };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 const collect = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 
 /** `portcullis keys …`: one command per API operation on /v1/keys. */
@@ -26,8 +46,10 @@ export function registerKeyCommands(program: Command): void {
     .option('--metadata <json>', 'a JSON object to attach')
     .option('--expires-at <time>', 'RFC 3339 time after which the key stops working')
     .option('--rate-limit-policy <name>', 'a rate-limit policy from the configuration (default: rateLimits.perKey)')
+    .option('--quota <units>', 'monthly quota in cost units (default: unlimited)')
+    .option('--quota-soft-limit <units>', 'warn from this many units on (needs --quota)')
     .option('--idempotency-key <key>', 'makes the request safe to retry')
-    .action(async (opts: { name: string; scope: string[]; customer?: string; metadata?: string; expiresAt?: string; rateLimitPolicy?: string; idempotencyKey?: string }, cmd: Command) => {
+    .action(async (opts: KeyFlags & { name: string; scope: string[]; idempotencyKey?: string }, cmd: Command) => {
       const key = await clientFrom(cmd).keys.create(
         {
           name: opts.name,
@@ -36,6 +58,7 @@ export function registerKeyCommands(program: Command): void {
           ...(opts.metadata !== undefined ? { metadata: parseJsonObject(opts.metadata, '--metadata') } : {}),
           ...(opts.expiresAt !== undefined ? { expiresAt: opts.expiresAt } : {}),
           ...(opts.rateLimitPolicy !== undefined ? { rateLimitPolicy: opts.rateLimitPolicy } : {}),
+          ...(opts.quota !== undefined ? { quota: quotaFrom(opts) } : {}),
         },
         opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {},
       );
@@ -76,7 +99,9 @@ export function registerKeyCommands(program: Command): void {
     .option('--scope <scope>', 'replaces the scopes (repeat, or comma-separate)', collect)
     .option('--expires-at <time>', 'RFC 3339 time; "never" clears it')
     .option('--rate-limit-policy <name>', 'a rate-limit policy from the configuration; "default" clears it')
-    .action(async (id: string, opts: { name?: string; customer?: string; metadata?: string; scope?: string[]; expiresAt?: string; rateLimitPolicy?: string }, cmd: Command) => {
+    .option('--quota <units>', 'monthly quota in cost units; "none" removes it')
+    .option('--quota-soft-limit <units>', 'warn from this many units on (with --quota)')
+    .action(async (id: string, opts: KeyFlags & { name?: string; scope?: string[] }, cmd: Command) => {
       const body: UpdateKeyRequest = {};
       if (opts.name !== undefined) body.name = opts.name;
       if (opts.customer !== undefined) body.customer = opts.customer === 'none' ? null : opts.customer;
@@ -84,6 +109,7 @@ export function registerKeyCommands(program: Command): void {
       if (opts.scope !== undefined) body.scopes = opts.scope;
       if (opts.expiresAt !== undefined) body.expiresAt = opts.expiresAt === 'never' ? null : opts.expiresAt;
       if (opts.rateLimitPolicy !== undefined) body.rateLimitPolicy = opts.rateLimitPolicy === 'default' ? null : opts.rateLimitPolicy;
+      if (opts.quota !== undefined) body.quota = opts.quota === 'none' ? null : quotaFrom(opts);
       show(cmd, await clientFrom(cmd).keys.update(id, body));
     });
 
@@ -98,5 +124,18 @@ export function registerKeyCommands(program: Command): void {
     .option('--grace <seconds>', 'how long the previous secret keeps working', '0')
     .action(async (id: string, opts: { grace: string }, cmd: Command) => {
       show(cmd, await clientFrom(cmd).keys.rotate(id, { gracePeriodSeconds: parseInteger(opts.grace, '--grace') }));
+    });
+
+  keys
+    .command('verify <key>')
+    .description('Check a key as the API would, applying its rate limit and quota; exits 1 when it is not valid. "-" reads the key from stdin (keeps it out of shell history)')
+    .option('--scope <scope>', 'the scope the key must hold')
+    .option('--cost <units>', 'units to take from its monthly quota', '1')
+    .action(async (key: string, opts: { scope?: string; cost: string }, cmd: Command) => {
+      const secret = key === '-' ? (await readStdin()).trim() : key;
+      const verdict = await clientFrom(cmd).keys.verify({ key: secret, cost: parseInteger(opts.cost, '--cost'), ...(opts.scope ? { scope: opts.scope } : {}) });
+      if (wantsJson(cmd)) printJson(verdict);
+      else printRecord(verdict as unknown as Record<string, unknown>);
+      if (!verdict.valid) process.exitCode = 1;
     });
 }

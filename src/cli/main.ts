@@ -4,6 +4,7 @@ import { PortcullisError } from '../../sdk/client.ts';
 import { StoreUnavailableError } from '../storage/store.ts';
 import { registerKeyCommands } from './keys.ts';
 import { registerServerCommands } from './server.ts';
+import { registerUsageCommands } from './usage.ts';
 
 export function buildProgram(): Command {
   const program = new Command('portcullis')
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerServerCommands(program);
   registerKeyCommands(program);
+  registerUsageCommands(program);
   return program;
 }
 

@@ -31,6 +31,17 @@ export const RateLimitsSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const MeteringSchema = Type.Object(
+  {
+    routeCosts: Type.Record(Type.String({ pattern: '^[A-Z]+ /' }), Type.Integer({ minimum: 0, maximum: 1_000_000 }), {
+      default: {},
+      description: '`"METHOD /route/{template}": units` a request costs against quotas; 1 when not listed.',
+    }),
+    flushIntervalMs: Type.Integer({ default: 1000, minimum: 50, maximum: 60_000, description: 'How often gathered usage is written to the store.' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
@@ -61,6 +72,7 @@ export const ConfigSchema = Type.Object(
     }),
     ipv6Prefix: Type.Integer({ default: 64, minimum: 1, maximum: 128, description: 'IPv6 clients are rate-limited per prefix of this length.' }),
     rateLimits: RateLimitsSchema,
+    metering: MeteringSchema,
     corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/*]+$' }), {
       default: [],
       description: 'Exact origins (`https://app.example.com`) browsers may call the API from. Empty: no CORS headers at all.',

@@ -16,6 +16,11 @@ export const PROBLEMS = {
   'unsupported-media-type': { status: 415, title: 'Unsupported media type', description: 'Send `Content-Type: application/json`.' },
   'idempotency-mismatch': { status: 422, title: 'Idempotency-Key reused', description: 'This Idempotency-Key was used with a different request body.' },
   'rate-limited': { status: 429, title: 'Rate limit exceeded', description: 'A rate-limit policy refused the request. `Retry-After` says when to retry; the `policy` member names the policy.' },
+  'quota-exceeded': {
+    status: 429,
+    title: 'Quota exceeded',
+    description: "The API key has used its monthly quota. `Retry-After` says when the next month's quota begins.",
+  },
   'rate-limiter-unavailable': {
     status: 503,
     title: 'Rate limiter unavailable',

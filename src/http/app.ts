@@ -11,9 +11,12 @@ import { authPlugin } from './plugins/auth.ts';
 import { idempotencyPlugin } from './plugins/idempotency.ts';
 import { observePlugin, observeRequest } from './plugins/observe.ts';
 import { rateLimitPlugin } from './plugins/rateLimit.ts';
+import { meteringPlugin } from './plugins/metering.ts';
 import { corsPlugin } from './plugins/cors.ts';
 import { securityHeadersPlugin } from './plugins/securityHeaders.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
+import { registerKeyVerifyRoute } from './routes/keyVerify.ts';
+import { registerUsageRoutes } from './routes/usage.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import type { Services } from './services.ts';
 
@@ -110,6 +113,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       },
       tags: [
         { name: 'keys', description: 'API keys with scopes, expiry, rotation and revocation.' },
+        { name: 'usage', description: 'The metering ledger: requests and cost units per key, route and period.' },
         { name: 'system', description: 'Health, readiness and metrics.' },
       ],
     },
@@ -117,10 +121,13 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, staticCSP: DOCS_CSP });
   await app.register(authPlugin, { services });
   await app.register(rateLimitPlugin, { services });
+  await app.register(meteringPlugin, { services });
   await app.register(idempotencyPlugin, { services });
   await app.register(observePlugin, { services });
 
   registerSystemRoutes(app, services);
   registerKeyRoutes(app, services);
+  registerKeyVerifyRoute(app, services);
+  registerUsageRoutes(app, services);
   return app;
 }

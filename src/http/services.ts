@@ -5,6 +5,8 @@ import type { Store } from '../storage/store.ts';
 import type { KeyVerifier } from '../keys/verifier.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { Limiter } from '../ratelimit/limiter.ts';
+import type { RateLimits } from '../ratelimit/rateLimits.ts';
+import type { Meter } from '../usage/meter.ts';
 
 /** Everything route handlers use, built once by `createServices`. */
 export interface Services {
@@ -18,6 +20,10 @@ export interface Services {
   logger: Logger;
   /** Rate-limit state: in this process, or in Redis when `redisUrl` is set. */
   limiter: Limiter;
-  /** Closes the limiter and the store. */
+  /** The configured policies over the limiter. */
+  rateLimits: RateLimits;
+  /** Usage metering and monthly quotas. */
+  meter: Meter;
+  /** Writes pending usage, then closes the limiter and the store. */
   close(): Promise<void>;
 }

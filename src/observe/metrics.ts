@@ -12,6 +12,9 @@ export interface Metrics {
   authFailures: Counter<'reason'>;
   rateLimited: Counter<'policy'>;
   rateLimitStoreErrors: Counter<'policy' | 'outcome'>;
+  quotaWarnings: Counter;
+  quotaExceeded: Counter;
+  usageFlushFailures: Counter;
   /** The request counter and histogram bound to one method, route and status. */
   httpSeries(method: string, route: string, status: number): HttpSeries;
 }
@@ -25,6 +28,8 @@ export interface HttpSeries {
 export interface MetricSources {
   /** Identities the in-memory rate limiter holds state for; null with Redis. */
   limiterEntries(): number | null;
+  /** Usage deltas gathered but not yet written to the store. */
+  pendingUsage(): number;
 }
 
 export function createMetrics(sources: MetricSources): Metrics {
@@ -37,6 +42,14 @@ export function createMetrics(sources: MetricSources): Metrics {
     collect() {
       const entries = sources.limiterEntries();
       if (entries !== null) this.set(entries);
+    },
+  });
+  new Gauge({
+    name: `${METRICS_PREFIX}usage_pending_deltas`,
+    help: 'Usage counts (key, route, day) gathered in memory and not yet written to the store.',
+    registers: [registry],
+    collect() {
+      this.set(sources.pendingUsage());
     },
   });
   const httpRequests = new Counter({
@@ -78,6 +91,21 @@ export function createMetrics(sources: MetricSources): Metrics {
       name: `${METRICS_PREFIX}rate_limit_store_errors_total`,
       help: 'Rate-limit checks the limiter store (Redis) could not answer, by policy and whether the request was then allowed (fail-open) or refused (fail-closed).',
       labelNames: ['policy', 'outcome'],
+      registers: [registry],
+    }),
+    quotaWarnings: new Counter({
+      name: `${METRICS_PREFIX}quota_warnings_total`,
+      help: 'Requests admitted at or above their key\'s soft monthly quota.',
+      registers: [registry],
+    }),
+    quotaExceeded: new Counter({
+      name: `${METRICS_PREFIX}quota_exceeded_total`,
+      help: 'Requests refused (429 quota-exceeded) by their key\'s hard monthly quota.',
+      registers: [registry],
+    }),
+    usageFlushFailures: new Counter({
+      name: `${METRICS_PREFIX}usage_flush_failures_total`,
+      help: 'Writes of gathered usage to the store that failed (the counts are kept and written later).',
       registers: [registry],
     }),
     authFailures: new Counter({

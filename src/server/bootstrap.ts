@@ -28,6 +28,7 @@ export async function bootstrap(services: Services): Promise<BootstrapResult> {
       createdBy: null,
       expiresAt: null,
       rateLimitPolicy: null,
+      quota: null,
       now: services.clock(),
     },
     { secret_check: secretCheck(services.apiKeyPepper) },

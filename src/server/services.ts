@@ -6,6 +6,8 @@ import { createKeyVerifier } from '../keys/verifier.ts';
 import { createMetrics } from '../observe/metrics.ts';
 import { createMemoryLimiter } from '../ratelimit/memory.ts';
 import { createRedisLimiter } from '../ratelimit/redis.ts';
+import { createRateLimits } from '../ratelimit/rateLimits.ts';
+import { createMeter } from '../usage/meter.ts';
 import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import type { Services } from '../http/services.ts';
@@ -57,9 +59,22 @@ export async function createServices(config: Config, options: ServiceOptions): P
   if (!(await limiter.ready(LIMITER_STARTUP_WAIT_MS))) {
     options.logger.warn('the rate-limit store (Redis) is not reachable yet: each policy fails open or closed until it is');
   }
+  const metrics = createMetrics({ limiterEntries: () => limiter.entries(), pendingUsage: () => meter.pendingDeltas() });
+  const meter = createMeter(store.usage, clock, metrics, options.logger);
+  const flushTimer = setInterval(() => {
+    meter.flush().catch((err: Error) => {
+      metrics.usageFlushFailures.inc();
+      options.logger.warn({ err: err.message, pending: meter.pendingDeltas() }, 'usage flush failed; kept for the next one');
+    });
+  }, config.metering.flushIntervalMs);
+  flushTimer.unref();
   return {
     limiter,
+    rateLimits: createRateLimits(config, limiter, metrics, clock, options.logger),
+    meter,
     async close() {
+      clearInterval(flushTimer);
+      await meter.flush().catch((err: Error) => options.logger.error({ err: err.message, pending: meter.pendingDeltas() }, 'usage not written at shutdown'));
       await limiter.close();
       await store.close();
     },
@@ -67,7 +82,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
     store,
     apiKeyPepper,
     verifier: createKeyVerifier(store.keys, apiKeyPepper, clock),
-    metrics: createMetrics({ limiterEntries: () => limiter.entries() }),
+    metrics,
     clock,
     logger: options.logger,
   };

@@ -6,6 +6,7 @@ import type { Page } from '../core/cursor.ts';
  * - *secret hash*: one accepted secret of a key. A key has one current secret and,
  *   after a rotation with a grace period, the previous one until it expires.
  * - *idempotency record*: the first outcome of a POST with an Idempotency-Key.
+ * - *usage*: requests and cost units per key, route and UTC day — the metering ledger.
  *
  * Times cross this interface as `Date`. Every method may throw `StoreUnavailableError`
  * when the engine cannot be reached; callers map it to 503.
@@ -27,6 +28,13 @@ export interface ApiKeyRecord {
   rotatedAt: Date | null;
   /** A rate-limit policy named in the configuration; null for the configured default. */
   rateLimitPolicy: string | null;
+  /** Cost units the key may use per calendar month (UTC), and where a warning starts; null: unlimited. */
+  quota: KeyQuota | null;
+}
+
+export interface KeyQuota {
+  limit: number;
+  softLimit: number | null;
 }
 
 export interface NewApiKey {
@@ -40,6 +48,7 @@ export interface NewApiKey {
   createdBy: string | null;
   expiresAt: Date | null;
   rateLimitPolicy: string | null;
+  quota: KeyQuota | null;
   now: Date;
 }
 
@@ -50,6 +59,7 @@ export interface ApiKeyPatch {
   scopes?: string[];
   expiresAt?: Date | null;
   rateLimitPolicy?: string | null;
+  quota?: KeyQuota | null;
 }
 
 export interface KeyRotation {
@@ -124,6 +134,51 @@ export interface IdempotencyStore {
   deleteExpired(before: Date): Promise<number>;
 }
 
+/** Requests and units to add to one key's, route's and day's count. */
+export interface UsageDelta {
+  keyId: string;
+  /** `METHOD /route/template`. */
+  route: string;
+  /** UTC day, `YYYY-MM-DD`. */
+  day: string;
+  requests: number;
+  units: number;
+}
+
+export interface UsageRow {
+  keyId: string;
+  route: string;
+  /** `YYYY-MM-DD` or `YYYY-MM`, by granularity. */
+  period: string;
+  requests: number;
+  units: number;
+}
+
+export interface UsageQuery {
+  keyId: string | null;
+  route: string | null;
+  /** First and last UTC day included, `YYYY-MM-DD`. */
+  fromDay: string;
+  toDay: string;
+  granularity: 'day' | 'month';
+  limit: number;
+  cursor: string | null;
+}
+
+export interface UsageStore {
+  /**
+   * Adds a batch of deltas in one transaction, once: a batch id recorded before
+   * (a retry after an unknown outcome) adds nothing and returns false.
+   */
+  record(batchId: string, deltas: UsageDelta[], now: Date): Promise<boolean>;
+  /** Units one key used from `fromDay` to `toDay`, inclusive. */
+  units(keyId: string, fromDay: string, toDay: string): Promise<number>;
+  /** Ordered by period, key id, route. Throws `InvalidCursorError` for a foreign cursor. */
+  query(query: UsageQuery): Promise<Page<UsageRow>>;
+  /** Forgets batch ids recorded before `before` (retries never come that late). */
+  deleteBatchesBefore(before: Date): Promise<number>;
+}
+
 /** Facts set once per store (`bootstrapped_at`, `secret_check`). */
 export interface MetaStore {
   get(name: string): Promise<string | null>;
@@ -133,6 +188,7 @@ export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   readonly keys: KeyStore;
   readonly idempotency: IdempotencyStore;
+  readonly usage: UsageStore;
   readonly meta: MetaStore;
   /** Applies pending migrations; returns how many were applied. */
   migrate(): Promise<number>;

@@ -16,10 +16,11 @@ interface Key {
 }
 
 /** A running server and a CLI pointed at it, authenticating with ./data/admin.key like the quick start. */
-async function quickStart(t: TestContext): Promise<{ cli: (args: string[], env?: Env) => Promise<CliResult>; json: <T>(args: string[], env?: Env) => Promise<T> }> {
+async function quickStart(t: TestContext): Promise<{ env: Env; cli: (args: string[], env?: Env) => Promise<CliResult>; json: <T>(args: string[], env?: Env) => Promise<T> }> {
   const server = await startServe(t);
   const base: Env = { PORTCULLIS_URL: server.url, PORTCULLIS_DATA_DIR: server.dataDir };
   return {
+    env: base,
     cli: (args, env = {}) => runCli(args, { ...base, ...env }),
     json: <T>(args: string[], env: Env = {}) => runCliJson<T>(args, { ...base, ...env }),
   };
@@ -142,4 +143,19 @@ test('the CLI sets and clears a key\'s rate-limit policy, and the server enforce
   assert.equal(cleared.rateLimitPolicy, null);
   assert.equal((await runCli(['keys', 'get', created.id, '--api-key', created.secret!], base)).code, 0);
   assertRefused(await runCli(['keys', 'update', created.id, '--rate-limit-policy', 'platinum'], base), 400, 'validation-failed');
+});
+
+test('keys verify reads the key from stdin, prints the verdict, and exits 1 for an invalid key', async (t) => {
+  const { cli, env } = await quickStart(t);
+  const created = JSON.parse((await cli(['keys', 'create', '--name', 'v', '--scope', 'keys:read', '--quota', '10', '--json'])).stdout) as Key;
+  const ok = await runCli(['keys', 'verify', '-', '--cost', '3', '--json'], env, { stdin: `${created.secret!}\n` });
+  assert.equal(ok.code, 0, ok.stderr);
+  const verdict = JSON.parse(ok.stdout) as { valid: boolean; keyId: string; quota: { remaining: number } };
+  assert.equal(verdict.valid, true);
+  assert.equal(verdict.keyId, created.id);
+  assert.equal(verdict.quota.remaining, 7);
+
+  const bad = await cli(['keys', 'verify', created.secret!, '--scope', 'keys:write']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /code\s+scope-missing/);
 });

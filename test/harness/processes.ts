@@ -106,16 +106,19 @@ export interface CliOptions {
   /** Working folder of the child; defaults to the OS temp folder. */
   cwd?: string;
   timeoutMs?: number;
+  /** Written to the child's stdin, which is then closed. */
+  stdin?: string;
 }
 
 /** Runs `portcullis <args>` to completion. A hung child is killed and its result returned. */
 export function runCli(args: string[], env: Env = {}, options: CliOptions = {}): Promise<CliResult> {
   const started = performance.now();
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd: options.cwd ?? tmpdir(), env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd: options.cwd ?? tmpdir(), env: childEnv(env), stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stderr.on('data', (b: Buffer) => err.push(b));
+  child.stdout!.on('data', (b: Buffer) => out.push(b));
+  child.stderr!.on('data', (b: Buffer) => err.push(b));
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? CLI_TIMEOUT_MS);
   return new Promise((resolvePromise, reject) => {
     child.once('error', reject);

@@ -1,29 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
 import { ID_PREFIX, newId } from '../../src/core/ids.ts';
 import { openStore } from '../../src/storage/open.ts';
-import type { NewApiKey, Store } from '../../src/storage/store.ts';
+import type { NewApiKey } from '../../src/storage/store.ts';
 import { InvalidCursorError } from '../../src/storage/store.ts';
-import { TEST_DATABASE_URL, TEST_ENGINE, testStoreConfig } from '../harness/engine.ts';
-
-async function openTestStore(t: TestContext): Promise<{ store: Store; config: { databaseUrl: string; databaseSchema: string; dataDir: string } }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-store-'));
-  const sc = await testStoreConfig(dataDir);
-  const config = { databaseUrl: sc.databaseUrl, databaseSchema: sc.databaseSchema, dataDir };
-  const store = openStore(config);
-  await store.migrate();
-  t.after(async () => {
-    await store.close();
-    await sc.cleanup();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  return { store, config };
-}
+import { TEST_DATABASE_URL, TEST_ENGINE } from '../harness/engine.ts';
+import { openTestStore } from '../harness/store.ts';
 
 function newKey(overrides: Partial<NewApiKey> = {}): NewApiKey {
   const id = newId(ID_PREFIX.key);
@@ -38,6 +22,7 @@ function newKey(overrides: Partial<NewApiKey> = {}): NewApiKey {
     createdBy: null,
     expiresAt: null,
     rateLimitPolicy: null,
+    quota: null,
     now: new Date(),
     ...overrides,
   };

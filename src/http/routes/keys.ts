@@ -5,7 +5,7 @@ import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
 import { missingScopes, normalizeScopes } from '../../core/scopes.ts';
 import { issueSecret } from '../../keys/issue.ts';
-import type { ApiKeyPatch, ApiKeyRecord } from '../../storage/store.ts';
+import type { ApiKeyPatch, ApiKeyRecord, KeyQuota } from '../../storage/store.ts';
 import { caller } from '../plugins/auth.ts';
 import type { Services } from '../services.ts';
 import { AUTH_PROBLEMS, BODY_PROBLEMS, IdParams, ListQuery, METADATA_MAX_BYTES, POST_PROBLEMS, curlExample, problemResponses } from '../schemas/common.ts';
@@ -31,6 +31,7 @@ function present(key: ApiKeyRecord, now: Date): Static<typeof Key> {
     revokedAt: iso(key.revokedAt),
     rotatedAt: iso(key.rotatedAt),
     rateLimitPolicy: key.rateLimitPolicy,
+    quota: key.quota,
   };
 }
 
@@ -38,6 +39,13 @@ function checkMetadata(metadata: Record<string, unknown> | undefined): void {
   if (metadata && Buffer.byteLength(JSON.stringify(metadata)) > METADATA_MAX_BYTES) {
     throw new Problem('validation-failed', { detail: `body.metadata is larger than ${METADATA_MAX_BYTES} bytes` });
   }
+}
+
+function parseQuota(value: { limit: number; softLimit?: number | null } | null | undefined): KeyQuota | null | undefined {
+  if (!value) return value;
+  const softLimit = value.softLimit ?? null;
+  if (softLimit !== null && softLimit >= value.limit) throw new Problem('validation-failed', { detail: 'body.quota.softLimit must be below body.quota.limit' });
+  return { limit: value.limit, softLimit };
 }
 
 function parseExpiry(value: string | null | undefined, now: Date): Date | null | undefined {
@@ -109,6 +117,7 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
         createdBy: me.keyId,
         expiresAt,
         rateLimitPolicy: checkPolicy(body.rateLimitPolicy) ?? null,
+        quota: parseQuota(body.quota) ?? null,
         now,
       });
       request.log.info({ event: 'key.created', targetKeyId: key.id, scopes }, 'key created');
@@ -181,6 +190,7 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
       }
       if (body.expiresAt !== undefined) patch.expiresAt = parseExpiry(body.expiresAt, now) ?? null;
       if (body.rateLimitPolicy !== undefined) patch.rateLimitPolicy = checkPolicy(body.rateLimitPolicy) ?? null;
+      if (body.quota !== undefined) patch.quota = parseQuota(body.quota) ?? null;
       const key = await store.keys.update(request.params.id, patch, now);
       if (!key) throw new Problem('not-found', { detail: `no key ${request.params.id}` });
       verifier.forget(key.id);

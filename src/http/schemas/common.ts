@@ -49,8 +49,8 @@ export function problemResponses(...codes: ProblemCode[]): Record<number, unknow
   return out;
 }
 
-/** Problems every authenticated route can answer with. */
-export const AUTH_PROBLEMS: ProblemCode[] = ['unauthorized', 'scope-missing', 'store-unavailable'];
+/** Problems every authenticated route can answer with (rate limits and quotas apply to all of them). */
+export const AUTH_PROBLEMS: ProblemCode[] = ['unauthorized', 'scope-missing', 'rate-limited', 'quota-exceeded', 'rate-limiter-unavailable', 'store-unavailable'];
 /** And every route with a JSON body. */
 export const BODY_PROBLEMS: ProblemCode[] = ['malformed-request', 'validation-failed', 'payload-too-large', 'unsupported-media-type'];
 export const POST_PROBLEMS: ProblemCode[] = ['idempotency-in-flight', 'idempotency-mismatch'];

@@ -12,6 +12,24 @@ const RateLimitPolicy = Type.Union([Type.String({ minLength: 1, maxLength: 64 })
   description: 'A rate-limit policy named in the configuration (`rateLimits.policies`); null for the default per-key policy.',
   examples: ['gold'],
 });
+/** Largest monthly quota, in units: far beyond any real plan, and exact as a double. */
+export const QUOTA_MAX_UNITS = 1_000_000_000_000;
+const QuotaIn = Type.Union(
+  [
+    Type.Object(
+      {
+        limit: Type.Integer({ minimum: 1, maximum: QUOTA_MAX_UNITS, description: 'Cost units per calendar month (UTC); past it, 429 `quota-exceeded`.' }),
+        softLimit: Type.Optional(
+          Type.Union([Type.Integer({ minimum: 1, maximum: QUOTA_MAX_UNITS }), Type.Null()], { description: 'From this many units on, responses carry `X-Quota-Warning`. Below `limit`.' }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ],
+  { description: 'Monthly quota in cost units (see `metering.routeCosts`); null: unlimited.', examples: [{ limit: 100000, softLimit: 80000 }] },
+);
+const QuotaOut = Type.Union([Type.Object({ limit: Type.Integer(), softLimit: Type.Union([Type.Integer(), Type.Null()]) }, { additionalProperties: false }), Type.Null()]);
 const Customer = Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()], { description: 'Who the key belongs to (your customer or tenant id).' });
 
 export const Key = Type.Object(
@@ -30,6 +48,7 @@ export const Key = Type.Object(
     revokedAt: NullableTimestamp,
     rotatedAt: NullableTimestamp,
     rateLimitPolicy: RateLimitPolicy,
+    quota: QuotaOut,
   },
   { additionalProperties: false },
 );
@@ -50,6 +69,7 @@ export const CreateKeyBody = Type.Object(
     scopes: Type.Array(Scope, { minItems: 1, maxItems: ALL_SCOPES.length, uniqueItems: true, examples: [['keys:read']] }),
     expiresAt: Type.Optional(NullableTimestamp),
     rateLimitPolicy: Type.Optional(RateLimitPolicy),
+    quota: Type.Optional(QuotaIn),
   },
   { additionalProperties: false },
 );
@@ -61,6 +81,7 @@ export const UpdateKeyBody = Type.Object(
     scopes: Type.Optional(Type.Array(Scope, { minItems: 1, maxItems: ALL_SCOPES.length, uniqueItems: true })),
     expiresAt: Type.Optional(NullableTimestamp),
     rateLimitPolicy: Type.Optional(RateLimitPolicy),
+    quota: Type.Optional(QuotaIn),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -81,3 +102,49 @@ export type ApiKeyList = Static<typeof KeyList>;
 export type CreateKeyRequest = Static<typeof CreateKeyBody>;
 export type UpdateKeyRequest = Static<typeof UpdateKeyBody>;
 export type RotateKeyRequest = Static<typeof RotateKeyBody>;
+
+export const VERIFY_CODES = ['valid', 'malformed', 'unknown', 'rotated', 'revoked', 'expired', 'scope-missing', 'rate-limited', 'quota-exceeded', 'rate-limiter-unavailable'] as const;
+
+export const VerifyKeyBody = Type.Object(
+  {
+    key: Type.String({ minLength: 1, maxLength: 200, description: 'The API key your caller presented.', examples: ['pcl_4fT9xQ2bN7mK1pL8sV3dR6wY0cZ5hJ000000'] }),
+    scope: Type.Optional(Scope),
+    cost: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1, description: 'Units this use costs against the key’s monthly quota (default 1).' })),
+  },
+  { additionalProperties: false },
+);
+
+export const VerifyKeyResult = Type.Object(
+  {
+    valid: Type.Boolean(),
+    code: Type.String({ enum: [...VERIFY_CODES], description: '`valid`, or why not.' }),
+    keyId: Type.Union([Type.String(), Type.Null()]),
+    name: Type.Union([Type.String(), Type.Null()]),
+    customer: Type.Union([Type.String(), Type.Null()]),
+    scopes: Type.Union([Type.Array(Type.String()), Type.Null()]),
+    metadata: Type.Union([Metadata, Type.Null()]),
+    expiresAt: NullableTimestamp,
+    rateLimit: Type.Union([
+      Type.Object(
+        {
+          policy: Type.String(),
+          limit: Type.Integer(),
+          windowSeconds: Type.Integer(),
+          remaining: Type.Integer(),
+          resetSeconds: Type.Integer({ description: 'Seconds until the full quota of the policy is back.' }),
+          retryAfterSeconds: Type.Integer({ description: '0 when allowed.' }),
+        },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+    quota: Type.Union([
+      Type.Object({ limit: Type.Integer(), remaining: Type.Integer(), resetsAt: Timestamp }, { additionalProperties: false }),
+      Type.Null(),
+    ]),
+  },
+  { additionalProperties: false },
+);
+
+export type VerifyKeyRequest = Static<typeof VerifyKeyBody>;
+export type VerifyKeyResponse = Static<typeof VerifyKeyResult>;

@@ -19,9 +19,11 @@ interface KeyRow {
   revoked_at: Date | null;
   rotated_at: Date | null;
   rate_limit_policy: string | null;
+  quota_limit: string | null;
+  quota_soft_limit: string | null;
 }
 
-const COLUMNS = 'seq, id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at, revoked_at, rotated_at, rate_limit_policy';
+const COLUMNS = 'seq, id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at, revoked_at, rotated_at, rate_limit_policy, quota_limit, quota_soft_limit';
 
 function toRecord(row: KeyRow): ApiKeyRecord {
   return {
@@ -38,14 +40,15 @@ function toRecord(row: KeyRow): ApiKeyRecord {
     revokedAt: row.revoked_at,
     rotatedAt: row.rotated_at,
     rateLimitPolicy: row.rate_limit_policy,
+    quota: row.quota_limit === null ? null : { limit: Number(row.quota_limit), softLimit: row.quota_soft_limit === null ? null : Number(row.quota_soft_limit) },
   };
 }
 
 async function insertKey(db: Queryable, k: NewApiKey): Promise<ApiKeyRecord> {
   const res = await db.query<KeyRow>(
-    `INSERT INTO api_keys (id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at, rate_limit_policy)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) RETURNING ${COLUMNS}`,
-    [k.id, k.name, k.customer, JSON.stringify(k.metadata), k.scopes, k.prefix, k.createdBy, k.now, k.expiresAt, k.rateLimitPolicy],
+    `INSERT INTO api_keys (id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at, rate_limit_policy, quota_limit, quota_soft_limit)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) RETURNING ${COLUMNS}`,
+    [k.id, k.name, k.customer, JSON.stringify(k.metadata), k.scopes, k.prefix, k.createdBy, k.now, k.expiresAt, k.rateLimitPolicy, k.quota?.limit ?? null, k.quota?.softLimit ?? null],
   );
   await db.query('INSERT INTO api_key_secrets (hash, key_id, created_at) VALUES ($1, $2, $3)', [k.secretHash, k.id, k.now]);
   return toRecord(res.rows[0]!);
@@ -98,6 +101,7 @@ export function createPostgresKeyStore(pool: pg.Pool): KeyStore {
       if (patch.scopes !== undefined) set('scopes', patch.scopes);
       if (patch.expiresAt !== undefined) set('expires_at', patch.expiresAt);
       if (patch.rateLimitPolicy !== undefined) set('rate_limit_policy', patch.rateLimitPolicy);
+      if (patch.quota !== undefined) (set('quota_limit', patch.quota?.limit ?? null), set('quota_soft_limit', patch.quota?.softLimit ?? null));
       set('updated_at', now);
       values.push(id);
       return guardPg(async () => {

@@ -4,6 +4,7 @@ import type { Store } from '../store.ts';
 import { StoreUnavailableError } from '../store.ts';
 import { createPostgresKeyStore } from './keys.ts';
 import { createPostgresIdempotencyStore } from './idempotency.ts';
+import { createPostgresUsageStore } from './usage.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long to wait for a pooled connection before the store counts as down. */
@@ -43,16 +44,24 @@ export async function guardPg<T>(fn: () => Promise<T>): Promise<T> {
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   return guardPg(async () => {
     const client = await pool.connect();
+    // A connection lost mid-transaction also surfaces as an 'error' event on the
+    // checked-out client; unheard, it would crash the process. The query reports it.
+    const ignore = (): void => undefined;
+    client.on('error', ignore);
+    let failure: unknown = null;
     try {
       await client.query('BEGIN');
       const result = await fn(client);
       await client.query('COMMIT');
       return result;
     } catch (err) {
+      failure = err;
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      client.off('error', ignore);
+      // A client whose connection failed is discarded, not handed to the next caller.
+      client.release(failure !== null && isUnavailable(failure));
     }
   });
 }
@@ -82,6 +91,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
     engine: 'postgres',
     keys: createPostgresKeyStore(pool),
     idempotency: createPostgresIdempotencyStore(pool),
+    usage: createPostgresUsageStore(pool),
     meta: {
       async get(name) {
         return guardPg(async () => (await pool.query<{ value: string }>('SELECT value FROM store_meta WHERE name = $1', [name])).rows[0]?.value ?? null);

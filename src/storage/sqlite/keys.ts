@@ -19,6 +19,8 @@ interface KeyRow {
   revoked_at: number | null;
   rotated_at: number | null;
   rate_limit_policy: string | null;
+  quota_limit: number | null;
+  quota_soft_limit: number | null;
 }
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
@@ -38,6 +40,7 @@ function toRecord(row: KeyRow): ApiKeyRecord {
     revokedAt: date(row.revoked_at),
     rotatedAt: date(row.rotated_at),
     rateLimitPolicy: row.rate_limit_policy,
+    quota: row.quota_limit === null ? null : { limit: Number(row.quota_limit), softLimit: row.quota_soft_limit === null ? null : Number(row.quota_soft_limit) },
   };
 }
 
@@ -45,8 +48,8 @@ export function createSqliteKeyStore(db: SqliteDb): KeyStore {
   const sql = statementCache(db);
   const insertKey = (k: NewApiKey): void => {
     sql(
-      `INSERT INTO api_keys (id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at, rate_limit_policy)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO api_keys (id, name, customer, metadata, scopes, prefix, created_by, created_at, updated_at, expires_at, rate_limit_policy, quota_limit, quota_soft_limit)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       k.id,
       k.name,
@@ -59,6 +62,8 @@ export function createSqliteKeyStore(db: SqliteDb): KeyStore {
       k.now.getTime(),
       k.expiresAt?.getTime() ?? null,
       k.rateLimitPolicy,
+      k.quota?.limit ?? null,
+      k.quota?.softLimit ?? null,
     );
     sql('INSERT INTO api_key_secrets (hash, key_id, created_at) VALUES (?, ?, ?)').run(k.secretHash, k.id, k.now.getTime());
   };
@@ -128,6 +133,7 @@ export function createSqliteKeyStore(db: SqliteDb): KeyStore {
         if (patch.scopes !== undefined) (sets.push('scopes = ?'), values.push(JSON.stringify(patch.scopes)));
         if (patch.expiresAt !== undefined) (sets.push('expires_at = ?'), values.push(patch.expiresAt?.getTime() ?? null));
         if (patch.rateLimitPolicy !== undefined) (sets.push('rate_limit_policy = ?'), values.push(patch.rateLimitPolicy));
+        if (patch.quota !== undefined) (sets.push('quota_limit = ?', 'quota_soft_limit = ?'), values.push(patch.quota?.limit ?? null, patch.quota?.softLimit ?? null));
         sets.push('updated_at = ?');
         values.push(now.getTime(), id);
         const res = sql(`UPDATE api_keys SET ${sets.join(', ')} WHERE id = ?`).run(...values);

@@ -6,6 +6,7 @@ import type { Store } from '../store.ts';
 import { StoreUnavailableError } from '../store.ts';
 import { createSqliteKeyStore } from './keys.ts';
 import { createSqliteIdempotencyStore } from './idempotency.ts';
+import { createSqliteUsageStore } from './usage.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long a writer waits for another process's lock before SQLITE_BUSY. */
@@ -34,6 +35,7 @@ export function openSqliteStore(path: string): Store {
     engine: 'sqlite',
     keys: createSqliteKeyStore(db),
     idempotency: createSqliteIdempotencyStore(db),
+    usage: createSqliteUsageStore(db),
     meta: {
       async get(name) {
         return guard(() => (db.prepare('SELECT value FROM store_meta WHERE name = ?').get(name) as { value: string } | undefined)?.value ?? null);
