@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { invalidCidrs } from '../core/addresses.ts';
 import { ConfigSchema, SECRET_SETTINGS, SETTINGS } from './schema.ts';
 import type { Config, RateLimitsConfig, Setting } from './schema.ts';
 
 export const ENV_PREFIX = 'PORTCULLIS_';
+const TRUST_PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
 /** `dataDir` → `PORTCULLIS_DATA_DIR`. */
 export function envName(setting: Setting): string {
@@ -125,6 +127,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const config = merged as Config;
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push('tlsCert and tlsKey (PORTCULLIS_TLS_CERT, PORTCULLIS_TLS_KEY): set both or neither');
   if (config.httpRedirectListen && !config.tlsCert) problems.push('httpRedirectListen (PORTCULLIS_HTTP_REDIRECT_LISTEN): needs tlsCert and tlsKey');
+  for (const setting of ['ssrfAllow', 'trustProxy'] as const) {
+    // trustProxy also takes proxy-addr's names for whole ranges.
+    const entries = (Array.isArray(config[setting]) ? config[setting] : []).filter((e) => !(setting === 'trustProxy' && TRUST_PROXY_NAMES.has(e)));
+    const bad = invalidCidrs(entries);
+    if (bad.length > 0) problems.push(`${setting} (${envName(setting)}): not an address or CIDR: ${bad.length} entr${bad.length === 1 ? 'y' : 'ies'}`);
+  }
   if (config.rateLimits) problems.push(...rateLimitProblems(config.rateLimits));
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return config;

@@ -26,7 +26,7 @@ export const RateLimitsSchema = Type.Object(
       default: {},
       description: '`"METHOD /route/{template}": policy`, counted per key (per address when unauthenticated).',
     }),
-    timeoutMs: Type.Integer({ default: 100, minimum: 1, maximum: 10_000, description: 'Longest a limiter step may take before the policy fails open or closed.' }),
+    timeoutMs: Type.Integer({ default: 250, minimum: 1, maximum: 10_000, description: 'Longest a limiter step may take before the policy fails open or closed.' }),
   },
   { additionalProperties: false, default: {} },
 );

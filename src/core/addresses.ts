@@ -18,3 +18,46 @@ export function clientBucket(address: string, ipv6Prefix: number): string {
   for (let bit = ipv6Prefix; bit < 128; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
   return `${ipaddr.fromByteArray(bytes).toString()}/${ipv6Prefix}`;
 }
+
+/** Why an address is refused: ipaddr.js's name for its range (`loopback`, `private`, `linkLocal`, …). */
+export type AddressVerdict = { allowed: true } | { allowed: false; range: string };
+
+/**
+ * The SSRF guard's rule: only public unicast addresses, unless an operator
+ * allow-listed the address's range. Everything else is refused — loopback,
+ * private, link-local (cloud metadata at 169.254.169.254), CGNAT, multicast,
+ * unspecified, reserved and documentation ranges, unique-local IPv6 — and so
+ * are IPv6 forms that embed an IPv4 address (NAT64, 6to4, Teredo), judged as
+ * the IPv4 address where it can be read (IPv4-mapped) and refused otherwise.
+ */
+export function createAddressGuard(allow: readonly string[]): (address: string) => AddressVerdict {
+  const allowed = allow.map((entry): [ipaddr.IPv4 | ipaddr.IPv6, number] => {
+    if (entry.includes('/')) return ipaddr.parseCIDR(entry);
+    const ip = ipaddr.process(entry);
+    return [ip, ip.kind() === 'ipv4' ? 32 : 128];
+  });
+  return (address) => {
+    let ip: ipaddr.IPv4 | ipaddr.IPv6;
+    try {
+      ip = ipaddr.process(address);
+    } catch {
+      return { allowed: false, range: 'invalid' };
+    }
+    if (allowed.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits))) return { allowed: true };
+    const range = ip.range();
+    return range === 'unicast' ? { allowed: true } : { allowed: false, range };
+  };
+}
+
+/** The entries of a list of addresses and CIDRs that are neither. */
+export function invalidCidrs(entries: readonly string[]): string[] {
+  return entries.filter((entry) => {
+    try {
+      if (entry.includes('/')) ipaddr.parseCIDR(entry);
+      else ipaddr.parse(entry);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
