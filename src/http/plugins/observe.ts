@@ -31,7 +31,14 @@ export function observeRequest(services: Services, request: FastifyRequest, repl
 
 export const observePlugin = fp<{ services: Services }>(
   async (app, { services }) => {
-    app.addHook('onResponse', async (request, reply) => observeRequest(services, request, reply));
+    app.addHook('onResponse', (request, reply, done) => {
+      try {
+        observeRequest(services, request, reply);
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    });
   },
   { name: 'portcullis-observe', fastify: '5.x', dependencies: ['portcullis-auth'] },
 );

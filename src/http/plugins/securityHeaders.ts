@@ -18,7 +18,7 @@ export const HSTS = 'max-age=31536000; includeSubDomains';
  */
 export const securityHeadersPlugin = fp<{ tls: boolean }>(
   async (app, { tls }) => {
-    app.addHook('onRequest', async (request, reply) => {
+    app.addHook('onRequest', (request, reply, done) => {
       reply.header('x-content-type-options', 'nosniff');
       reply.header('referrer-policy', 'no-referrer');
       reply.header('content-security-policy', DEFAULT_CSP);
@@ -26,6 +26,7 @@ export const securityHeadersPlugin = fp<{ tls: boolean }>(
       if (tls) reply.header('strict-transport-security', HSTS);
       // API answers may carry secrets (a created key): no cache may keep them.
       if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store');
+      done();
     });
   },
   { name: 'portcullis-security-headers', fastify: '5.x' },
