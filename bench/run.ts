@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { KEYS_GET_DEFAULTS, ROOT, keysGetMarkdown, runKeysGet } from './keys-get.ts';
 import type { Engine, Variant } from './keys-get.ts';
 import { ACCURACY_DEFAULTS, accuracyMarkdown, runLimiterAccuracy } from './limiter-accuracy.ts';
+import { PROXY_DEFAULTS, proxyMarkdown, runProxyBench } from './proxy.ts';
 import { describeMachine } from './lib/machine.ts';
 import type { Machine } from './lib/machine.ts';
 import { CPUS, killAll, pinSelf } from './lib/procs.ts';
@@ -15,7 +16,7 @@ import { CPUS, killAll, pinSelf } from './lib/procs.ts';
 const RESULTS_DIR = join(ROOT, 'bench/results');
 const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 
-const USAGE = `usage: npm run bench -- [keys-get] [edge] [limiter-accuracy] [flags]
+const USAGE = `usage: npm run bench -- [keys-get] [edge] [proxy] [limiter-accuracy] [flags]
   --pairs N               interleaved baseline/subject pairs per engine (default ${KEYS_GET_DEFAULTS.pairs})
   --duration S            seconds per measured run (default ${KEYS_GET_DEFAULTS.durationS})
   --warmup S              seconds of discarded load before each run (default ${KEYS_GET_DEFAULTS.warmupS})
@@ -89,6 +90,18 @@ async function keysGet(variant: Variant, flags: Flags, log: (m: string) => void)
 const BENCHES: Record<string, (flags: Flags, log: (m: string) => void) => Promise<BenchReport>> = {
   'keys-get': (flags, log) => keysGet('keys-get', flags, log),
   edge: (flags, log) => keysGet('edge', flags, log),
+  proxy: async (flags, log) => {
+    const result = await runProxyBench(
+      {
+        pairs: Math.round(positiveNumber('pairs', flags.pairs, PROXY_DEFAULTS.pairs)),
+        durationS: positiveNumber('duration', flags.duration, PROXY_DEFAULTS.durationS),
+        warmupS: positiveNumber('warmup', flags.warmup, PROXY_DEFAULTS.warmupS),
+        connections: Math.round(positiveNumber('connections', flags.connections, PROXY_DEFAULTS.connections)),
+      },
+      log,
+    );
+    return { json: result, markdown: proxyMarkdown(result) };
+  },
   'limiter-accuracy': async (_flags, log) => {
     const result = await runLimiterAccuracy(ACCURACY_DEFAULTS, log);
     return { json: result, markdown: accuracyMarkdown(result) };

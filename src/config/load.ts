@@ -134,6 +134,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (bad.length > 0) problems.push(`${setting} (${envName(setting)}): not an address or CIDR: ${bad.length} entr${bad.length === 1 ? 'y' : 'ies'}`);
   }
   if (config.rateLimits) problems.push(...rateLimitProblems(config.rateLimits));
+  if (config.proxy) problems.push(...proxyProblems(config, env));
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return config;
 }
@@ -149,6 +150,36 @@ function rateLimitProblems(limits: RateLimitsConfig): string[] {
   return uses.filter(([, name]) => name !== undefined && !known.has(name)).map(([where, name]) => `${where}: no policy named ${name} in rateLimits.policies`);
 }
 
+/** The API's own paths cannot be proxied, two routes cannot share a prefix, and names must resolve. */
+const RESERVED_PREFIXES = ['/v1/', '/in/', '/docs', '/openapi.json', '/healthz', '/readyz', '/metrics', '/dashboard'];
+
+function proxyProblems(config: Config, env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  (config.proxy.routes ?? []).forEach((route, i) => {
+    const where = `proxy.routes[${i}]`;
+    if (RESERVED_PREFIXES.some((p) => route.prefix.startsWith(p) || p.startsWith(route.prefix))) problems.push(`${where}.prefix: overlaps Portcullis's own routes`);
+    if (seen.has(route.prefix)) problems.push(`${where}.prefix: another route has the same prefix`);
+    seen.add(route.prefix);
+    if (route.rateLimit && !Object.hasOwn(config.rateLimits?.policies ?? {}, route.rateLimit)) problems.push(`${where}.rateLimit: no policy named ${route.rateLimit} in rateLimits.policies`);
+    const credential = route.credential;
+    if (!credential) return;
+    if (credential.env === undefined) {
+      if (credential.value === undefined) problems.push(`${where}.credential: give env (preferred) or value`);
+      return;
+    }
+    const file = env[`${credential.env}_FILE`];
+    try {
+      credential.value = file !== undefined ? readFileSync(file, 'utf8').replace(/\r?\n$/, '') : env[credential.env];
+    } catch (err) {
+      problems.push(`${where}.credential: cannot read ${credential.env}_FILE (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return;
+    }
+    if (!credential.value) problems.push(`${where}.credential: neither ${credential.env} nor ${credential.env}_FILE is set`);
+  });
+  return problems;
+}
+
 function redactUrl(value: string): string {
   try {
     const url = new URL(value);
@@ -162,6 +193,9 @@ function redactUrl(value: string): string {
 /** The effective configuration, safe to print: secrets replaced, URL passwords masked. */
 export function redactConfig(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
+  if (config.proxy?.routes.some((r) => r.credential)) {
+    out.proxy = { routes: config.proxy.routes.map((r) => (r.credential ? { ...r, credential: { ...r.credential, value: '[redacted]' } } : r)) };
+  }
   for (const name of SECRET_SETTINGS) {
     const value = out[name];
     if (typeof value !== 'string') continue;

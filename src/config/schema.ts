@@ -42,6 +42,37 @@ export const MeteringSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const ProxyRouteSchema = Type.Object(
+  {
+    prefix: Type.String({ pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/$', description: 'Path prefix served by this route, e.g. `/api/`.' }),
+    upstream: Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'Base URL requests go to, e.g. `http://127.0.0.1:9000`.' }),
+    stripPrefix: Type.Boolean({ default: true, description: '`/api/users` goes to `<upstream>/users` (false: `<upstream>/api/users`).' }),
+    scope: Type.String({ pattern: '^[a-z][a-z0-9-]{0,39}:(read|write)$', description: 'Scope a key needs, e.g. `api:read`.' }),
+    writeScope: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9-]{0,39}:(read|write)$', description: 'Scope for POST, PUT, PATCH and DELETE; default `scope`.' })),
+    rateLimit: Type.Optional(Type.String({ pattern: POLICY_NAME, description: 'Policy for this route, per key.' })),
+    cost: Type.Integer({ default: 1, minimum: 0, maximum: 1_000_000, description: 'Units a request costs against quotas.' }),
+    credential: Type.Optional(
+      Type.Object(
+        {
+          header: Type.String({ pattern: '^[A-Za-z0-9-]+$', description: 'Header the upstream expects, e.g. `authorization`.' }),
+          env: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'Environment variable holding its value (or `<NAME>_FILE` naming a file). Preferred.' })),
+          value: Type.Optional(Type.String({ minLength: 1, description: 'The value itself; filled from `env` at startup. Never printed.' })),
+        },
+        { additionalProperties: false, description: "Injected into every forwarded request; the caller's own key never is." },
+      ),
+    ),
+    connectTimeoutMs: Type.Integer({ default: 5000, minimum: 1, maximum: 600_000 }),
+    responseTimeoutMs: Type.Integer({ default: 60_000, minimum: 1, maximum: 3_600_000, description: 'Until the response headers arrive, and between two body chunks.' }),
+    bodyLimit: Type.Integer({ default: 10_485_760, minimum: 0, description: 'Largest request body forwarded, in bytes (413 above).' }),
+  },
+  { additionalProperties: false },
+);
+
+export const ProxySchema = Type.Object(
+  { routes: Type.Array(ProxyRouteSchema, { default: [], description: 'Operator-configured routes forwarded to upstreams.' }) },
+  { additionalProperties: false, default: {} },
+);
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
@@ -73,6 +104,7 @@ export const ConfigSchema = Type.Object(
     ipv6Prefix: Type.Integer({ default: 64, minimum: 1, maximum: 128, description: 'IPv6 clients are rate-limited per prefix of this length.' }),
     rateLimits: RateLimitsSchema,
     metering: MeteringSchema,
+    proxy: ProxySchema,
     corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/*]+$' }), {
       default: [],
       description: 'Exact origins (`https://app.example.com`) browsers may call the API from. Empty: no CORS headers at all.',
@@ -87,6 +119,7 @@ export const ConfigSchema = Type.Object(
 
 export type Config = Static<typeof ConfigSchema>;
 export type RateLimitsConfig = Static<typeof RateLimitsSchema>;
+export type ProxyRouteConfig = Static<typeof ProxyRouteSchema>;
 
 /** Settings whose values are never printed. */
 export const SECRET_SETTINGS = ['secretKey', 'databaseUrl', 'redisUrl'] as const;

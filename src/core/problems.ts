@@ -26,6 +26,8 @@ export const PROBLEMS = {
     title: 'Rate limiter unavailable',
     description: 'The shared rate-limit store (Redis) could not answer, and the policy fails closed. Retry shortly.',
   },
+  'upstream-unavailable': { status: 502, title: 'Upstream unavailable', description: 'Proxy mode could not reach the upstream, or it broke the connection.' },
+  'upstream-timeout': { status: 504, title: 'Upstream timeout', description: 'The upstream did not connect or answer within the proxy route\'s timeout.' },
   'store-unavailable': { status: 503, title: 'Store unavailable', description: 'The store cannot be reached. Retry later.' },
   internal: { status: 500, title: 'Internal error', description: 'An unexpected error. The request id identifies it in the logs.' },
 } as const;

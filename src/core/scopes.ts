@@ -26,10 +26,29 @@ export const ALL_SCOPES: readonly string[] = [
   ...RESOURCES.flatMap((r) => [`${r}:read`, `${r}:write`]),
 ];
 
-const KNOWN = new Set(ALL_SCOPES);
+/** What any scope looks like: `admin`, or `<resource>:read|write`. */
+export const SCOPE_PATTERN = '^(admin|[a-z][a-z0-9-]{0,39}:(read|write))$';
+export const SCOPES_PER_KEY_MAX = 100;
+
+/**
+ * The scopes a server knows: the built-in ones, plus `<resource>:read|write`
+ * for each resource its proxy routes declare (an upstream API's own scopes).
+ */
+export interface ScopeCatalog {
+  isKnown(scope: string): boolean;
+  /** Every known scope, sorted. */
+  list(): string[];
+}
+
+export function scopeCatalog(extraResources: readonly string[] = []): ScopeCatalog {
+  const known = new Set([...ALL_SCOPES, ...extraResources.flatMap((r) => [`${r}:read`, `${r}:write`])]);
+  return { isKnown: (scope) => known.has(scope), list: () => [...known].sort() };
+}
+
+const BUILT_IN = scopeCatalog();
 
 export function isKnownScope(scope: string): boolean {
-  return KNOWN.has(scope);
+  return BUILT_IN.isKnown(scope);
 }
 
 export function holdsScope(granted: readonly string[], needed: string): boolean {

@@ -17,6 +17,7 @@ import { securityHeadersPlugin } from './plugins/securityHeaders.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerKeyVerifyRoute } from './routes/keyVerify.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
+import { registerProxyRoutes } from './routes/proxy.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import type { Services } from './services.ts';
 
@@ -131,5 +132,6 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerKeyRoutes(app, services);
   registerKeyVerifyRoute(app, services);
   registerUsageRoutes(app, services);
+  await registerProxyRoutes(app, services);
   return app;
 }

@@ -7,10 +7,13 @@ import type { Metrics } from '../observe/metrics.ts';
 import type { Limiter } from '../ratelimit/limiter.ts';
 import type { RateLimits } from '../ratelimit/rateLimits.ts';
 import type { Meter } from '../usage/meter.ts';
+import type { ScopeCatalog } from '../core/scopes.ts';
 
 /** Everything route handlers use, built once by `createServices`. */
 export interface Services {
   config: Config;
+  /** Built-in scopes plus those proxy routes declare. */
+  scopes: ScopeCatalog;
   store: Store;
   /** Derived from the root secret: the HMAC key for API key hashes. */
   apiKeyPepper: KeyObject;

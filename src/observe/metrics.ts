@@ -13,6 +13,8 @@ export interface Metrics {
   rateLimited: Counter<'policy'>;
   rateLimitStoreErrors: Counter<'policy' | 'outcome'>;
   quotaWarnings: Counter;
+  proxyUpstreamDuration: Histogram<'route' | 'status'>;
+  proxyErrors: Counter<'route' | 'kind'>;
   quotaExceeded: Counter;
   usageFlushFailures: Counter;
   /** The request counter and histogram bound to one method, route and status. */
@@ -91,6 +93,19 @@ export function createMetrics(sources: MetricSources): Metrics {
       name: `${METRICS_PREFIX}rate_limit_store_errors_total`,
       help: 'Rate-limit checks the limiter store (Redis) could not answer, by policy and whether the request was then allowed (fail-open) or refused (fail-closed).',
       labelNames: ['policy', 'outcome'],
+      registers: [registry],
+    }),
+    proxyUpstreamDuration: new Histogram({
+      name: `${METRICS_PREFIX}proxy_upstream_duration_seconds`,
+      help: 'Proxy mode: time from the request to the upstream response headers, by route prefix and upstream status.',
+      labelNames: ['route', 'status'],
+      buckets: HTTP_DURATION_BUCKETS_S,
+      registers: [registry],
+    }),
+    proxyErrors: new Counter({
+      name: `${METRICS_PREFIX}proxy_errors_total`,
+      help: 'Proxy mode: upstream requests that failed, by route prefix and kind (upstream-unavailable, upstream-timeout).',
+      labelNames: ['route', 'kind'],
       registers: [registry],
     }),
     quotaWarnings: new Counter({

@@ -18,6 +18,11 @@ export interface OutboundOptions {
   bodyTimeoutMs?: number;
   /** Keep-alive connections per origin. */
   connections?: number;
+  /**
+   * False turns the SSRF guard off: only for destinations the operator configured
+   * (proxy upstreams), never for ones an API caller gives.
+   */
+  guard?: boolean;
 }
 
 export interface OutboundRequest {
@@ -48,8 +53,9 @@ const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorizat
  */
 export function createOutboundClient(options: OutboundOptions): OutboundClient {
   const guard = createSsrfGuard(options.allow, options.resolver);
+  const guarded = options.guard ?? true;
   const agent = new Agent({
-    connect: { lookup: guard.lookup, timeout: options.connectTimeoutMs ?? OUTBOUND_CONNECT_TIMEOUT_MS },
+    connect: { ...(guarded ? { lookup: guard.lookup } : {}), timeout: options.connectTimeoutMs ?? OUTBOUND_CONNECT_TIMEOUT_MS },
     headersTimeout: options.responseTimeoutMs ?? OUTBOUND_RESPONSE_TIMEOUT_MS,
     bodyTimeout: options.bodyTimeoutMs ?? OUTBOUND_RESPONSE_TIMEOUT_MS,
     connections: options.connections ?? 128,
@@ -59,7 +65,7 @@ export function createOutboundClient(options: OutboundOptions): OutboundClient {
     const u = new URL(url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`only http and https URLs are allowed, not ${u.protocol}`);
     // Literal addresses never reach the lookup, so they are checked here; names are checked at connect too.
-    await guard.check(u.hostname);
+    if (guarded) await guard.check(u.hostname);
   }
 
   return {

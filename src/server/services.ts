@@ -2,6 +2,7 @@ import { createHmac, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { deriveKeys } from '../core/rootSecret.ts';
+import { scopeCatalog } from '../core/scopes.ts';
 import { createKeyVerifier } from '../keys/verifier.ts';
 import { createMetrics } from '../observe/metrics.ts';
 import { createMemoryLimiter } from '../ratelimit/memory.ts';
@@ -79,6 +80,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       await store.close();
     },
     config,
+    scopes: scopeCatalog(config.proxy.routes.flatMap((r) => [r.scope, r.writeScope].filter((s): s is string => s !== undefined).map((s) => s.split(':')[0]!))),
     store,
     apiKeyPepper,
     verifier: createKeyVerifier(store.keys, apiKeyPepper, clock),

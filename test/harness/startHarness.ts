@@ -45,6 +45,8 @@ export interface Harness {
   post(url: string, options?: RequestOptions): Promise<LightMyRequestResponse>;
   patch(url: string, options?: RequestOptions): Promise<LightMyRequestResponse>;
   createKey(scopes: string[], extra?: Record<string, unknown>): Promise<CreatedKey>;
+  /** Listens on a free loopback port (for tests that need real sockets: streaming); returns the base URL. */
+  listen(): Promise<string>;
   revokeKey(id: string): Promise<void>;
 }
 
@@ -122,6 +124,9 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
       if (res.statusCode !== 201) throw new Error(`createKey: ${res.statusCode} ${res.body}`);
       const body = res.json<{ id: string; secret: string }>();
       return { id: body.id, secret: body.secret };
+    },
+    async listen() {
+      return app!.listen({ host: '127.0.0.1', port: 0 });
     },
     async revokeKey(id) {
       const res = await request('POST', `/v1/keys/${id}/revoke`);

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
 import { Problem } from '../../core/problems.ts';
-import { holdsScope, isKnownScope } from '../../core/scopes.ts';
+import { holdsScope } from '../../core/scopes.ts';
 import type { ApiKeyRecord } from '../../storage/store.ts';
 import type { Services } from '../services.ts';
 import { hookArray } from './routeHooks.ts';
@@ -57,7 +57,7 @@ export const authPlugin = fp<{ services: Services }>(
     app.addHook('onRoute', (route) => {
       const scope = route.config?.scope;
       if (route.url.startsWith('/v1/') && scope === undefined) throw new Error(`route ${route.method} ${route.url} declares no scope`);
-      if (typeof scope === 'string' && !isKnownScope(scope)) throw new Error(`route ${route.url} declares unknown scope ${scope}`);
+      if (typeof scope === 'string' && !services.scopes.isKnown(scope)) throw new Error(`route ${route.url} declares unknown scope ${scope}`);
       if (typeof scope !== 'string') return;
       route.schema ??= {};
       const schema = route.schema as Record<string, unknown>;

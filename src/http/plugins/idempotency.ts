@@ -109,7 +109,8 @@ export const idempotencyPlugin = fp<{ services: Services }>(
     };
     app.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
-      if (!methods.includes('POST') || typeof route.config?.scope !== 'string') return;
+      // Proxied routes stream bodies through: the upstream owns their semantics, Idempotency-Key included.
+      if (!methods.includes('POST') || typeof route.config?.scope !== 'string' || route.config.proxy) return;
       const preHandler = (request: FastifyRequest, reply: FastifyReply) => claim(services, request, reply);
       route.preHandler = [preHandler, ...hookArray(route.preHandler)];
       route.onSend = [...hookArray(route.onSend), onSend];

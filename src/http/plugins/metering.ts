@@ -42,7 +42,7 @@ export const meteringPlugin = fp<{ services: Services }>(
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       const hooks: onRequestAsyncHookHandler[] = methods.map((method) => {
         const name = docsRoute(method, route.url);
-        const units = costs.lookup(method, route.url) ?? 1;
+        const units = costs.lookup(method, route.url) ?? route.config?.proxy?.cost ?? 1;
         return async (request, reply) => {
           if (request.method !== method || !request.auth) return;
           const admitted = meter.admit(request.auth.key, name, units);

@@ -76,7 +76,8 @@ export const rateLimitPlugin = fp<{ services: Services }>(
     const routePolicies = configuredRoutes(routes);
 
     app.addHook('onRoute', (route) => {
-      if (!route.url.startsWith('/v1/') && !route.url.startsWith('/in/')) return;
+      const proxied = route.config?.proxy;
+      if (!route.url.startsWith('/v1/') && !route.url.startsWith('/in/') && !proxied) return;
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       const before = ipPolicy ? [byAddress] : [];
       const after: onRequestAsyncHookHandler[] = [];
@@ -86,6 +87,10 @@ export const rateLimitPlugin = fp<{ services: Services }>(
         if (!name) continue;
         const policy = rateLimits.policies.get(name)!;
         after.push(async (request, reply) => apply(request, reply, policy, `route:${method} ${route.url}:${request.auth ? `key:${request.auth.keyId}` : address(request)}`));
+      }
+      if (proxied?.rateLimit) {
+        const policy = rateLimits.policies.get(proxied.rateLimit)!;
+        after.push(async (request, reply) => apply(request, reply, policy, `route:${proxied.prefix}:${request.auth ? `key:${request.auth.keyId}` : address(request)}`));
       }
       route.onRequest = [...before, ...hookArray(route.onRequest), ...after];
     });

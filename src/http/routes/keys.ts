@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
 import { missingScopes, normalizeScopes } from '../../core/scopes.ts';
+import type { ScopeCatalog } from '../../core/scopes.ts';
 import { issueSecret } from '../../keys/issue.ts';
 import type { ApiKeyPatch, ApiKeyRecord, KeyQuota } from '../../storage/store.ts';
 import { caller } from '../plugins/auth.ts';
@@ -55,8 +56,10 @@ function parseExpiry(value: string | null | undefined, now: Date): Date | null |
   return at;
 }
 
-/** A caller may grant only scopes it holds. */
-function checkGrant(granted: string[], wanted: string[]): void {
+/** A caller may grant only scopes it holds, and only scopes this server knows. */
+function checkGrant(granted: string[], wanted: string[], catalog: ScopeCatalog): void {
+  const unknown = wanted.filter((s) => !catalog.isKnown(s));
+  if (unknown.length > 0) throw new Problem('validation-failed', { detail: `body.scopes: unknown scope ${unknown.join(', ')}` });
   const missing = missingScopes(granted, wanted);
   if (missing.length > 0) {
     throw new Problem('scope-missing', { detail: `cannot grant scopes you do not hold: ${missing.join(', ')}`, extensions: { scope: missing[0], scopes: missing } });
@@ -102,7 +105,7 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
       const body = request.body;
       const now = clock();
       const scopes = normalizeScopes(body.scopes);
-      checkGrant(me.scopes, scopes);
+      checkGrant(me.scopes, scopes, services.scopes);
       checkMetadata(body.metadata);
       const expiresAt = parseExpiry(body.expiresAt, now) ?? null;
       const issued = issueSecret(services.apiKeyPepper);
@@ -186,7 +189,7 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
       if (body.metadata !== undefined) (checkMetadata(body.metadata), (patch.metadata = body.metadata));
       if (body.scopes !== undefined) {
         patch.scopes = normalizeScopes(body.scopes);
-        checkGrant(me.scopes, patch.scopes);
+        checkGrant(me.scopes, patch.scopes, services.scopes);
       }
       if (body.expiresAt !== undefined) patch.expiresAt = parseExpiry(body.expiresAt, now) ?? null;
       if (body.rateLimitPolicy !== undefined) patch.rateLimitPolicy = checkPolicy(body.rateLimitPolicy) ?? null;

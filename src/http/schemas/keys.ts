@@ -1,12 +1,15 @@
 import { Type } from 'typebox';
 import type { Static } from 'typebox';
-import { ALL_SCOPES } from '../../core/scopes.ts';
+import { SCOPE_PATTERN, SCOPES_PER_KEY_MAX } from '../../core/scopes.ts';
 import { Metadata, NullableTimestamp, Timestamp } from './common.ts';
 
 /** Longest grace period a rotation may give the previous secret. */
 export const KEY_ROTATION_MAX_GRACE_S = 30 * 24 * 60 * 60;
 
-const Scope = Type.String({ enum: [...ALL_SCOPES], description: '`<resource>:read`, `<resource>:write` or `admin`.' });
+const Scope = Type.String({
+  pattern: SCOPE_PATTERN,
+  description: '`<resource>:read`, `<resource>:write` or `admin`: a built-in resource (keys, usage, metrics, …) or one a proxy route declares. Unknown scopes are refused.',
+});
 const Name = Type.String({ minLength: 1, maxLength: 200, examples: ['acme-production'] });
 const RateLimitPolicy = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], {
   description: 'A rate-limit policy named in the configuration (`rateLimits.policies`); null for the default per-key policy.',
@@ -66,7 +69,7 @@ export const CreateKeyBody = Type.Object(
     name: Name,
     customer: Type.Optional(Customer),
     metadata: Type.Optional(Metadata),
-    scopes: Type.Array(Scope, { minItems: 1, maxItems: ALL_SCOPES.length, uniqueItems: true, examples: [['keys:read']] }),
+    scopes: Type.Array(Scope, { minItems: 1, maxItems: SCOPES_PER_KEY_MAX, uniqueItems: true, examples: [['keys:read']] }),
     expiresAt: Type.Optional(NullableTimestamp),
     rateLimitPolicy: Type.Optional(RateLimitPolicy),
     quota: Type.Optional(QuotaIn),
@@ -78,7 +81,7 @@ export const UpdateKeyBody = Type.Object(
     name: Type.Optional(Name),
     customer: Type.Optional(Customer),
     metadata: Type.Optional(Metadata),
-    scopes: Type.Optional(Type.Array(Scope, { minItems: 1, maxItems: ALL_SCOPES.length, uniqueItems: true })),
+    scopes: Type.Optional(Type.Array(Scope, { minItems: 1, maxItems: SCOPES_PER_KEY_MAX, uniqueItems: true })),
     expiresAt: Type.Optional(NullableTimestamp),
     rateLimitPolicy: Type.Optional(RateLimitPolicy),
     quota: Type.Optional(QuotaIn),
