@@ -12,6 +12,8 @@ export const PROBLEMS = {
   conflict: { status: 409, title: 'Conflict', description: 'The request conflicts with the current state of the resource.' },
   'idempotency-in-flight': { status: 409, title: 'Request in flight', description: 'A request with this Idempotency-Key is still being processed.' },
   'idempotency-secret-not-replayed': { status: 409, title: 'Response not replayable', description: 'The first response with this Idempotency-Key carried a secret, which is never stored; the created resource is named in the problem.' },
+  'request-timeout': { status: 408, title: 'Request timeout', description: 'The request did not arrive in time.' },
+  'headers-too-large': { status: 431, title: 'Request headers too large', description: 'The request line and headers exceed 16 KiB.' },
   'payload-too-large': { status: 413, title: 'Payload too large', description: 'The body exceeds the configured limit.' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type', description: 'Send `Content-Type: application/json`.' },
   'idempotency-mismatch': { status: 422, title: 'Idempotency-Key reused', description: 'This Idempotency-Key was used with a different request body.' },

@@ -6,7 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { newId, ID_PREFIX } from '../core/ids.ts';
-import { problemsPlugin, sendProblem, toProblem } from './plugins/problems.ts';
+import { clientErrorProblem, problemsPlugin, sendProblem, toProblem } from './plugins/problems.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { idempotencyPlugin } from './plugins/idempotency.ts';
 import { observePlugin, observeRequest } from './plugins/observe.ts';
@@ -79,6 +79,14 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // Errors the router raises before any hook runs (a badly encoded path, an
     // over-long path parameter) are problems too, with their request id, and are
     // logged and counted like any other request.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      // A reset needs no answer; a socket already gone cannot take one.
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const requestId = newId(ID_PREFIX.request);
+      services.logger.info({ requestId, err: err.code ?? err.message }, 'request refused by the HTTP parser');
+      if (socket.writable) socket.write(clientErrorProblem(err, requestId));
+      socket.destroy();
+    },
     frameworkErrors: (err, request, reply) => {
       reply.header(REQUEST_ID_HEADER, request.id);
       sendProblem(request, reply, toProblem(err));

@@ -100,3 +100,15 @@ export const problemsPlugin = fp(
   },
   { name: 'portcullis-problems', fastify: '5.x' },
 );
+
+/**
+ * Requests the HTTP parser refuses before Fastify sees them (headers over 16 KiB,
+ * a malformed request line, a request that never finished arriving) get a
+ * problem too, with a request id that is also in the log line.
+ */
+export function clientErrorProblem(err: NodeJS.ErrnoException, requestId: string): string {
+  const code: ProblemCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers-too-large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'malformed-request';
+  const { status, title } = PROBLEMS[code];
+  const body = JSON.stringify({ type: problemType(code), title, status, detail: title, code, requestId });
+  return `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`;
+}
