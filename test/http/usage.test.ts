@@ -192,3 +192,20 @@ test('counts gathered while the store is down are written once it is back, once'
   );
   assert.match(h.logText(), /usage flush failed; kept for the next one/);
 });
+
+test('a key cannot lift its own quota or rate-limit policy without admin', async (t) => {
+  const h = await startHarness(t, { env: { PORTCULLIS_RATE_LIMITS: JSON.stringify({ policies: { small: { limit: 50, window: 60 }, big: { limit: 5000, window: 60 } } }) } });
+  const self = await h.createKey(['keys:read', 'keys:write'], { quota: { limit: 10 }, rateLimitPolicy: 'small' });
+  for (const body of [{ quota: { limit: 1_000_000 } }, { quota: null }, { rateLimitPolicy: 'big' }, { rateLimitPolicy: null }]) {
+    assertProblem(await h.patch(`/v1/keys/${self.id}`, { key: self.secret, body }), 403, 'scope-missing');
+  }
+  const unchanged = (await h.get(`/v1/keys/${self.id}`)).json();
+  assert.deepEqual([unchanged.quota, unchanged.rateLimitPolicy], [{ limit: 10, softLimit: null }, 'small']);
+  // It may still rename itself, and change the limits of keys it manages.
+  assert.equal((await h.patch(`/v1/keys/${self.id}`, { key: self.secret, body: { name: 'renamed' } })).statusCode, 200);
+  const managed = await h.createKey(['keys:read']);
+  assert.equal((await h.patch(`/v1/keys/${managed.id}`, { key: self.secret, body: { quota: { limit: 3 } } })).statusCode, 200);
+  // An admin key may change its own.
+  const admin = await h.createKey(['admin'], { quota: { limit: 10 } });
+  assert.equal((await h.patch(`/v1/keys/${admin.id}`, { key: admin.secret, body: { quota: { limit: 20 } } })).statusCode, 200);
+});

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
-import { missingScopes, normalizeScopes } from '../../core/scopes.ts';
+import { ADMIN_SCOPE, holdsScope, missingScopes, normalizeScopes } from '../../core/scopes.ts';
 import type { ScopeCatalog } from '../../core/scopes.ts';
 import { issueSecret } from '../../keys/issue.ts';
 import type { ApiKeyPatch, ApiKeyRecord, KeyQuota } from '../../storage/store.ts';
@@ -172,7 +172,7 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
       tags: ['keys'],
       summary: 'Update an API key',
       description:
-        "Changes a key's name, customer, metadata, scopes or expiry. You can change only keys whose scopes you hold, and grant only scopes you hold. Takes effect on the next request." +
+        "Changes a key's name, customer, metadata, scopes, expiry, rate-limit policy or quota. You can change only keys whose scopes you hold, and grant only scopes you hold; a key cannot change its own rate-limit policy or quota unless it holds `admin`. Takes effect on the next request." +
         curlExample('PATCH', '/v1/keys/key_01jdx3m5a8q2v7k4r9t6w1y3zb', { scopes: ['keys:read', 'keys:write'] }),
       params: IdParams,
       body: UpdateKeyBody,
@@ -183,6 +183,10 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
       const body = request.body;
       const now = clock();
       await loadForChange(me.scopes, request.params.id);
+      // Limits are what a key is sold with: it may not lift its own.
+      if ((body.rateLimitPolicy !== undefined || body.quota !== undefined) && request.params.id === me.keyId && !holdsScope(me.scopes, ADMIN_SCOPE)) {
+        throw new Problem('scope-missing', { detail: 'changing your own rate-limit policy or quota needs admin', extensions: { scope: ADMIN_SCOPE } });
+      }
       const patch: ApiKeyPatch = {};
       if (body.name !== undefined) patch.name = body.name;
       if (body.customer !== undefined) patch.customer = body.customer;
