@@ -14,9 +14,19 @@ import type {
 } from '../src/http/schemas/keys.ts';
 
 import type { UsageListQuery, UsageListResponse } from '../src/http/schemas/usage.ts';
+import type {
+  CreateSourceRequest,
+  RevealedSecretResponse,
+  RotateSourceSecretRequest,
+  SourceListResponse,
+  SourceResponse,
+  SourceWithSecretResponse,
+  UpdateSourceRequest,
+} from '../src/http/schemas/sources.ts';
 
 export type { ApiKey, ApiKeyList, ApiKeyWithSecret, CreateKeyRequest, RotateKeyRequest, UpdateKeyRequest, UsageListResponse, VerifyKeyRequest, VerifyKeyResponse };
 export type UsageOptions = Partial<UsageListQuery>;
+export type { CreateSourceRequest, RevealedSecretResponse, RotateSourceSecretRequest, SourceListResponse, SourceResponse, SourceWithSecretResponse, UpdateSourceRequest };
 
 export interface Problem {
   type: string;
@@ -104,6 +114,17 @@ export class PortcullisClient {
     rotate: (id: string, body: RotateKeyRequest = {}, options?: RequestOptions): Promise<ApiKeyWithSecret> =>
       this.request('POST', `/v1/keys/${encodeURIComponent(id)}/rotate`, body, options),
     verify: (body: VerifyKeyRequest, options?: RequestOptions): Promise<VerifyKeyResponse> => this.request('POST', '/v1/keys/verify', body, options),
+  };
+
+  readonly sources = {
+    create: (body: CreateSourceRequest, options?: RequestOptions): Promise<SourceWithSecretResponse> => this.request('POST', '/v1/sources', body, options),
+    list: (options: ListOptions = {}): Promise<SourceListResponse> => this.request('GET', `/v1/sources${query(options)}`),
+    get: (id: string): Promise<SourceResponse> => this.request('GET', `/v1/sources/${encodeURIComponent(id)}`),
+    update: (id: string, body: UpdateSourceRequest): Promise<SourceResponse> => this.request('PATCH', `/v1/sources/${encodeURIComponent(id)}`, body),
+    delete: (id: string): Promise<void> => this.request('DELETE', `/v1/sources/${encodeURIComponent(id)}`),
+    revealSecret: (id: string): Promise<RevealedSecretResponse> => this.request('POST', `/v1/sources/${encodeURIComponent(id)}/reveal-secret`),
+    rotateSecret: (id: string, body: RotateSourceSecretRequest = {}, options?: RequestOptions): Promise<SourceWithSecretResponse> =>
+      this.request('POST', `/v1/sources/${encodeURIComponent(id)}/rotate-secret`, body, options),
   };
 
   readonly usage = {

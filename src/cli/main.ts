@@ -5,6 +5,7 @@ import { StoreUnavailableError } from '../storage/store.ts';
 import { registerKeyCommands } from './keys.ts';
 import { registerServerCommands } from './server.ts';
 import { registerUsageCommands } from './usage.ts';
+import { registerSourceCommands } from './sources.ts';
 
 export function buildProgram(): Command {
   const program = new Command('portcullis')
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerServerCommands(program);
   registerKeyCommands(program);
+  registerSourceCommands(program);
   registerUsageCommands(program);
   return program;
 }

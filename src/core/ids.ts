@@ -4,6 +4,7 @@ import { ulid } from 'ulid';
 /** Resource id prefixes: one home for every prefix the API hands out. */
 export const ID_PREFIX = {
   key: 'key',
+  source: 'src',
   request: 'req',
 } as const;
 

@@ -17,6 +17,8 @@ export interface Services {
   store: Store;
   /** Derived from the root secret: the HMAC key for API key hashes. */
   apiKeyPepper: KeyObject;
+  /** Derived from the root secret: seals source and endpoint secrets at rest. */
+  secretsKey: KeyObject;
   verifier: KeyVerifier;
   metrics: Metrics;
   clock: () => Date;

@@ -41,7 +41,7 @@ export class StartupError extends Error {
 /** Opens and migrates the store, and wires the services the app runs on. */
 export async function createServices(config: Config, options: ServiceOptions): Promise<Services> {
   const rootSecret = options.rootSecret ?? resolveRootSecret(config);
-  const { apiKeyPepper } = deriveKeys(rootSecret);
+  const { apiKeyPepper, secretsEncryptionKey } = deriveKeys(rootSecret);
   const store = options.store ?? openStore(config);
   try {
     await store.migrate();
@@ -83,6 +83,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
     scopes: scopeCatalog(config.proxy.routes.flatMap((r) => [r.scope, r.writeScope].filter((s): s is string => s !== undefined).map((s) => s.split(':')[0]!))),
     store,
     apiKeyPepper,
+    secretsKey: secretsEncryptionKey,
     verifier: createKeyVerifier(store.keys, apiKeyPepper, clock),
     metrics,
     clock,

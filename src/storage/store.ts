@@ -134,6 +134,60 @@ export interface IdempotencyStore {
   deleteExpired(before: Date): Promise<number>;
 }
 
+/** An inbound endpoint `POST /in/{id or slug}`. Its secrets are stored sealed (encrypted). */
+export interface SourceRecord {
+  id: string;
+  slug: string | null;
+  name: string;
+  type: string;
+  /** The current secret, sealed; during a rotation's grace period also the previous one. */
+  secretSealed: string;
+  previousSecretSealed: string | null;
+  previousSecretExpiresAt: Date | null;
+  dedupWindowSeconds: number;
+  bodyLimit: number;
+  rateLimitPolicy: string | null;
+  rateLimitMode: 'reject' | 'throttle';
+  /** Settings of a generic HMAC source; null for the named providers. */
+  generic: Record<string, unknown> | null;
+  metadata: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type NewSource = Omit<SourceRecord, 'previousSecretSealed' | 'previousSecretExpiresAt' | 'createdAt' | 'updatedAt'> & { now: Date };
+
+export type SourcePatch = Partial<Pick<SourceRecord, 'slug' | 'name' | 'dedupWindowSeconds' | 'bodyLimit' | 'rateLimitPolicy' | 'rateLimitMode' | 'generic' | 'metadata'>>;
+
+export interface SourceRotation {
+  id: string;
+  secretSealed: string;
+  /** The secret being replaced, sealed, kept until `previousExpiresAt` (null: dropped now). */
+  previousSecretSealed: string | null;
+  previousExpiresAt: Date | null;
+  now: Date;
+}
+
+/** A slug already taken by another source. */
+export class SlugTakenError extends Error {
+  constructor() {
+    super('slug taken');
+    this.name = 'SlugTakenError';
+  }
+}
+
+export interface SourceStore {
+  /** Throws SlugTakenError when the slug is in use. */
+  create(source: NewSource): Promise<SourceRecord>;
+  /** By id (`src_…`) or slug. */
+  find(idOrSlug: string): Promise<SourceRecord | null>;
+  list(options: ListOptions): Promise<Page<SourceRecord>>;
+  /** Throws SlugTakenError when the new slug is in use. */
+  update(id: string, patch: SourcePatch, now: Date): Promise<SourceRecord | null>;
+  rotateSecret(rotation: SourceRotation): Promise<SourceRecord | null>;
+  delete(id: string): Promise<boolean>;
+}
+
 /** Requests and units to add to one key's, route's and day's count. */
 export interface UsageDelta {
   keyId: string;
@@ -189,6 +243,7 @@ export interface Store {
   readonly keys: KeyStore;
   readonly idempotency: IdempotencyStore;
   readonly usage: UsageStore;
+  readonly sources: SourceStore;
   readonly meta: MetaStore;
   /** Applies pending migrations; returns how many were applied. */
   migrate(): Promise<number>;

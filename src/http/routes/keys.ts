@@ -8,6 +8,7 @@ import type { ScopeCatalog } from '../../core/scopes.ts';
 import { issueSecret } from '../../keys/issue.ts';
 import type { ApiKeyPatch, ApiKeyRecord, KeyQuota } from '../../storage/store.ts';
 import { caller } from '../plugins/auth.ts';
+import { emptyBodyAsDefaults } from '../plugins/routeHooks.ts';
 import type { Services } from '../services.ts';
 import { AUTH_PROBLEMS, BODY_PROBLEMS, IdParams, ListQuery, METADATA_MAX_BYTES, POST_PROBLEMS, curlExample, problemResponses } from '../schemas/common.ts';
 import { CreateKeyBody, Key, KeyList, KeyWithSecret, RotateKeyBody, UpdateKeyBody } from '../schemas/keys.ts';
@@ -244,10 +245,7 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
       'x-optional-body': true,
       response: { 200: KeyWithSecret, ...problemResponses(...AUTH_PROBLEMS, ...BODY_PROBLEMS, ...POST_PROBLEMS, 'not-found', 'conflict', 'idempotency-secret-not-replayed') },
     },
-    // The body is optional: no body means the defaults. A JSON `null` is a body, and invalid.
-    preValidation: async (request) => {
-      if (request.body === undefined) request.body = {};
-    },
+    preValidation: emptyBodyAsDefaults,
     handler: async (request) => {
       const me = caller(request);
       const now = clock();

@@ -7,6 +7,7 @@ import { StoreUnavailableError } from '../store.ts';
 import { createSqliteKeyStore } from './keys.ts';
 import { createSqliteIdempotencyStore } from './idempotency.ts';
 import { createSqliteUsageStore } from './usage.ts';
+import { createSqliteSourceStore } from './sources.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long a writer waits for another process's lock before SQLITE_BUSY. */
@@ -36,6 +37,7 @@ export function openSqliteStore(path: string): Store {
     keys: createSqliteKeyStore(db),
     idempotency: createSqliteIdempotencyStore(db),
     usage: createSqliteUsageStore(db),
+    sources: createSqliteSourceStore(db),
     meta: {
       async get(name) {
         return guard(() => (db.prepare('SELECT value FROM store_meta WHERE name = ?').get(name) as { value: string } | undefined)?.value ?? null);
