@@ -5,6 +5,8 @@ import { ulid } from 'ulid';
 export const ID_PREFIX = {
   key: 'key',
   source: 'src',
+  event: 'evt',
+  job: 'job',
   request: 'req',
 } as const;
 

@@ -7,6 +7,11 @@ export const PROBLEMS = {
   'validation-failed': { status: 400, title: 'Validation failed', description: 'A field is missing, unknown, or of the wrong type. Types are never coerced.' },
   'invalid-cursor': { status: 400, title: 'Invalid cursor', description: 'The `cursor` was not issued by this server for this list.' },
   unauthorized: { status: 401, title: 'Unauthorized', description: 'No API key, or the key is malformed, unknown, revoked or expired.' },
+  'signature-invalid': {
+    status: 401,
+    title: 'Signature invalid',
+    description: "The delivery's signature is missing or does not match the source's secret, or its timestamp is outside the replay window (`reason` says which). Nothing was stored.",
+  },
   'scope-missing': { status: 403, title: 'Scope not granted', description: 'The API key does not hold the scope this operation needs.' },
   'not-found': { status: 404, title: 'Not found', description: 'No such route, or no such resource.' },
   conflict: { status: 409, title: 'Conflict', description: 'The request conflicts with the current state of the resource.' },

@@ -18,6 +18,7 @@ import { registerKeyRoutes } from './routes/keys.ts';
 import { registerKeyVerifyRoute } from './routes/keyVerify.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
 import { registerSourceRoutes } from './routes/sources.ts';
+import { registerInboundRoutes } from './routes/inbound.ts';
 import { registerProxyRoutes } from './routes/proxy.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import type { Services } from './services.ts';
@@ -125,6 +126,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       },
       tags: [
         { name: 'keys', description: 'API keys with scopes, expiry, rotation and revocation.' },
+        { name: 'inbound', description: 'Where providers deliver webhooks.' },
         { name: 'sources', description: 'Inbound webhook endpoints: provider protocol, secret (sealed at rest), dedup window, body limit.' },
         { name: 'usage', description: 'The metering ledger: requests and cost units per key, route and period.' },
         { name: 'system', description: 'Health, readiness and metrics.' },
@@ -143,6 +145,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerKeyVerifyRoute(app, services);
   registerUsageRoutes(app, services);
   registerSourceRoutes(app, services);
+  await registerInboundRoutes(app, services);
   await registerProxyRoutes(app, services);
   return app;
 }

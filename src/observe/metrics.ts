@@ -13,6 +13,10 @@ export interface Metrics {
   rateLimited: Counter<'policy'>;
   rateLimitStoreErrors: Counter<'policy' | 'outcome'>;
   quotaWarnings: Counter;
+  webhooksReceived: Counter<'source' | 'type'>;
+  webhooksDuplicates: Counter<'source' | 'type'>;
+  webhooksRejected: Counter<'source' | 'reason'>;
+  ingestDuration: Histogram<'source'>;
   proxyUpstreamDuration: Histogram<'route' | 'status'>;
   proxyErrors: Counter<'route' | 'kind'>;
   quotaExceeded: Counter;
@@ -106,6 +110,31 @@ export function createMetrics(sources: MetricSources): Metrics {
       name: `${METRICS_PREFIX}proxy_errors_total`,
       help: 'Proxy mode: upstream requests that failed, by route prefix and kind (upstream-unavailable, upstream-timeout).',
       labelNames: ['route', 'kind'],
+      registers: [registry],
+    }),
+    webhooksReceived: new Counter({
+      name: `${METRICS_PREFIX}webhooks_received_total`,
+      help: 'Inbound deliveries verified and durably stored, by source and event type.',
+      labelNames: ['source', 'type'],
+      registers: [registry],
+    }),
+    webhooksDuplicates: new Counter({
+      name: `${METRICS_PREFIX}webhooks_duplicates_total`,
+      help: 'Inbound deliveries acknowledged as duplicates of a stored event (not stored again), by source and event type.',
+      labelNames: ['source', 'type'],
+      registers: [registry],
+    }),
+    webhooksRejected: new Counter({
+      name: `${METRICS_PREFIX}webhooks_rejected_total`,
+      help: 'Inbound deliveries refused, by source and reason (missing-signature, bad-signature, stale-timestamp, malformed-body, too-large).',
+      labelNames: ['source', 'reason'],
+      registers: [registry],
+    }),
+    ingestDuration: new Histogram({
+      name: `${METRICS_PREFIX}ingest_duration_seconds`,
+      help: 'Time from receiving an inbound delivery to its durable commit, by source.',
+      labelNames: ['source'],
+      buckets: HTTP_DURATION_BUCKETS_S,
       registers: [registry],
     }),
     quotaWarnings: new Counter({

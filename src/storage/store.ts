@@ -188,6 +188,32 @@ export interface SourceStore {
   delete(id: string): Promise<boolean>;
 }
 
+/** A verified inbound delivery, as it is stored before it is acknowledged. */
+export interface NewEvent {
+  id: string;
+  sourceId: string;
+  type: string;
+  deliveryId: string | null;
+  dedupKey: string;
+  /** Headers kept with the event (the provider's own, for forwarding and debugging). */
+  headers: Record<string, string>;
+  body: Buffer;
+  receivedAt: Date;
+  /** Until when a delivery with the same dedup key is a duplicate. */
+  dedupUntil: Date;
+  /** Processing jobs committed with the event, in the same transaction. */
+  jobs: { id: string; kind: string }[];
+}
+
+export interface EventStore {
+  /**
+   * Stores the event and its jobs in one durable transaction, unless a live
+   * event with the same source and dedup key exists: then nothing is written
+   * and that event's id is returned. Enforced by a unique constraint.
+   */
+  ingest(event: NewEvent): Promise<{ eventId: string; duplicate: boolean }>;
+}
+
 /** Requests and units to add to one key's, route's and day's count. */
 export interface UsageDelta {
   keyId: string;
@@ -244,6 +270,7 @@ export interface Store {
   readonly idempotency: IdempotencyStore;
   readonly usage: UsageStore;
   readonly sources: SourceStore;
+  readonly events: EventStore;
   readonly meta: MetaStore;
   /** Applies pending migrations; returns how many were applied. */
   migrate(): Promise<number>;

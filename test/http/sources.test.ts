@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { assertProblem, runAuthSuite } from '../harness/authSuite.ts';
-import { TEST_DATABASE_URL, TEST_ENGINE } from '../harness/engine.ts';
+import { queryRows } from '../harness/db.ts';
 import { startHarness } from '../harness/startHarness.ts';
 import type { Harness } from '../harness/startHarness.ts';
-import pg from 'pg';
-import Database from 'better-sqlite3';
 
 interface SourceBody {
   id: string;
@@ -27,21 +25,7 @@ async function create(h: Harness, body: Record<string, unknown>): Promise<Source
 
 /** Every stored column of the sources table, read behind the API's back. */
 async function storedRows(h: Harness): Promise<string> {
-  if (TEST_ENGINE === 'sqlite') {
-    const db = new Database(`${h.dataDir}/portcullis.db`, { readonly: true });
-    try {
-      return JSON.stringify(db.prepare('SELECT * FROM sources').all());
-    } finally {
-      db.close();
-    }
-  }
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${h.config.databaseSchema}` });
-  await client.connect();
-  try {
-    return JSON.stringify((await client.query('SELECT * FROM sources')).rows);
-  } finally {
-    await client.end();
-  }
+  return JSON.stringify(await queryRows(h, 'SELECT * FROM sources'));
 }
 
 runAuthSuite({ method: 'GET', url: '/v1/sources', scope: 'sources:read' });

@@ -6,6 +6,7 @@ import { createPostgresKeyStore } from './keys.ts';
 import { createPostgresIdempotencyStore } from './idempotency.ts';
 import { createPostgresUsageStore } from './usage.ts';
 import { createPostgresSourceStore } from './sources.ts';
+import { createPostgresEventStore } from './events.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long to wait for a pooled connection before the store counts as down. */
@@ -94,6 +95,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
     idempotency: createPostgresIdempotencyStore(pool),
     usage: createPostgresUsageStore(pool),
     sources: createPostgresSourceStore(pool),
+    events: createPostgresEventStore(pool),
     meta: {
       async get(name) {
         return guardPg(async () => (await pool.query<{ value: string }>('SELECT value FROM store_meta WHERE name = $1', [name])).rows[0]?.value ?? null);

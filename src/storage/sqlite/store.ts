@@ -8,6 +8,7 @@ import { createSqliteKeyStore } from './keys.ts';
 import { createSqliteIdempotencyStore } from './idempotency.ts';
 import { createSqliteUsageStore } from './usage.ts';
 import { createSqliteSourceStore } from './sources.ts';
+import { createSqliteEventStore } from './events.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long a writer waits for another process's lock before SQLITE_BUSY. */
@@ -38,6 +39,7 @@ export function openSqliteStore(path: string): Store {
     idempotency: createSqliteIdempotencyStore(db),
     usage: createSqliteUsageStore(db),
     sources: createSqliteSourceStore(db),
+    events: createSqliteEventStore(db),
     meta: {
       async get(name) {
         return guard(() => (db.prepare('SELECT value FROM store_meta WHERE name = ?').get(name) as { value: string } | undefined)?.value ?? null);

@@ -1,0 +1,124 @@
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { ID_PREFIX, newId } from '../../core/ids.ts';
+import { Problem } from '../../core/problems.ts';
+import { openSecret } from '../../core/secretBox.ts';
+import { verifierFor } from '../../ingest/verify/index.ts';
+import type { GenericHmacOptions, SourceType } from '../../ingest/verify/index.ts';
+import type { SourceRecord } from '../../storage/store.ts';
+import type { Services } from '../services.ts';
+import { problemResponses } from '../schemas/common.ts';
+
+/** Headers never kept with an event: credentials (Hugging Face sends its secret as a header) and hop-by-hop ones. */
+const NOT_KEPT = new Set(['authorization', 'cookie', 'proxy-authorization', 'x-webhook-secret', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'host']);
+/** The job every event gets: processing (routing, transformations and deliveries plug in as its steps). */
+export const PROCESS_JOB = 'process';
+
+/** Reads a body up to `limit` bytes; null as soon as it goes past (the rest is never held in memory). */
+function readLimited(stream: Readable, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        stream.off('data', onData);
+        stream.pause();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    stream.on('data', onData);
+    stream.once('end', () => resolve(Buffer.concat(chunks, size)));
+    stream.once('error', reject);
+  });
+}
+
+function secretsOf(services: Services, source: SourceRecord): string[] {
+  const secrets = [openSecret(services.secretsKey, source.secretSealed, source.id)];
+  if (source.previousSecretSealed && source.previousSecretExpiresAt && source.previousSecretExpiresAt > services.clock()) {
+    secrets.push(openSecret(services.secretsKey, source.previousSecretSealed, source.id));
+  }
+  return secrets;
+}
+
+/**
+ * `POST /in/{source}`: a provider's delivery, verified over the exact bytes
+ * received, deduplicated, and committed durably with its processing job before
+ * the 2xx. A duplicate within the source's window gets the same answer and is
+ * not stored again. Providers see 401 for bad signatures, 413 over the limit,
+ * 404 for an unknown source and 503 when the store is down (so they retry).
+ */
+export async function registerInboundRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  const { store, metrics, clock } = services;
+
+  await app.register(async (inbound) => {
+    // Any content type, as a stream: the source's own limit applies while reading.
+    inbound.removeAllContentTypeParsers();
+    inbound.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+    inbound.post('/in/:source', {
+      config: { scope: false },
+      bodyLimit: Number.MAX_SAFE_INTEGER,
+      schema: {
+        operationId: 'receiveWebhook',
+        tags: ['inbound'],
+        summary: 'Receive a webhook delivery',
+        description:
+          "The URL a provider delivers to (`/in/<slug or id>`). No API key: the provider's own signature is verified with the source's secret. Answers `{eventId, duplicate}` once the event is durably stored.",
+        params: Type.Object({ source: Type.String({ minLength: 1, maxLength: 100 }) }),
+        response: {
+          200: Type.Object({ eventId: Type.String(), duplicate: Type.Boolean() }, { additionalProperties: false }),
+          ...problemResponses('not-found', 'signature-invalid', 'malformed-request', 'payload-too-large', 'store-unavailable'),
+        },
+      },
+      handler: async (request: FastifyRequest<{ Params: { source: string } }>, reply: FastifyReply) => {
+        const started = performance.now();
+        const source = await store.sources.find(request.params.source);
+        if (!source) throw new Problem('not-found', { detail: `no source ${request.params.source}` });
+        const tooLarge = (): Problem => {
+          metrics.webhooksRejected.inc({ source: source.id, reason: 'too-large' });
+          // The rest of the body is not read: close the connection after the answer.
+          reply.header('connection', 'close');
+          return new Problem('payload-too-large', { detail: `this source accepts at most ${source.bodyLimit} bytes` });
+        };
+        if (Number(request.headers['content-length']) > source.bodyLimit) throw tooLarge();
+        const body = request.body ? await readLimited(request.body as Readable, source.bodyLimit) : Buffer.alloc(0);
+        if (body === null) throw tooLarge();
+
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !NOT_KEPT.has(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+        const verify = verifierFor(source.type as SourceType, (source.generic ?? undefined) as GenericHmacOptions | undefined);
+        const now = clock();
+        const verdict = verify({ headers: { ...headers, 'x-webhook-secret': request.headers['x-webhook-secret'] as string | undefined }, body }, { secrets: secretsOf(services, source), now });
+        if (!verdict.ok) {
+          metrics.webhooksRejected.inc({ source: source.id, reason: verdict.reason });
+          request.log.info({ sourceId: source.id, reason: verdict.reason }, 'delivery refused');
+          if (verdict.reason === 'malformed-body') throw new Problem('malformed-request', { detail: verdict.detail });
+          throw new Problem('signature-invalid', { detail: verdict.detail, extensions: { reason: verdict.reason } });
+        }
+        // Slack's url_verification is a handshake, not an event: answered, not stored.
+        if (verdict.reply) return reply.type(verdict.reply.contentType).send(verdict.reply.body);
+
+        const result = await store.events.ingest({
+          id: newId(ID_PREFIX.event),
+          sourceId: source.id,
+          type: verdict.type,
+          deliveryId: verdict.deliveryId,
+          dedupKey: verdict.dedupKey,
+          headers,
+          body,
+          receivedAt: now,
+          dedupUntil: new Date(now.getTime() + source.dedupWindowSeconds * 1000),
+          jobs: [{ id: newId(ID_PREFIX.job), kind: PROCESS_JOB }],
+        });
+        (result.duplicate ? metrics.webhooksDuplicates : metrics.webhooksReceived).inc({ source: source.id, type: verdict.type });
+        metrics.ingestDuration.observe({ source: source.id }, (performance.now() - started) / 1000);
+        request.log.info({ sourceId: source.id, eventId: result.eventId, type: verdict.type, duplicate: result.duplicate }, 'delivery received');
+        return reply.code(200).send(result);
+      },
+    });
+  });
+}
