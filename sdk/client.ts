@@ -14,6 +14,7 @@ import type {
 } from '../src/http/schemas/keys.ts';
 
 import type { UsageListQuery, UsageListResponse } from '../src/http/schemas/usage.ts';
+import type { EventDetailResponse, EventListQuery, EventListResponse, ReplayResponse } from '../src/http/schemas/events.ts';
 import type {
   CreateSourceRequest,
   RevealedSecretResponse,
@@ -26,6 +27,8 @@ import type {
 
 export type { ApiKey, ApiKeyList, ApiKeyWithSecret, CreateKeyRequest, RotateKeyRequest, UpdateKeyRequest, UsageListResponse, VerifyKeyRequest, VerifyKeyResponse };
 export type UsageOptions = Partial<UsageListQuery>;
+export type EventOptions = Partial<EventListQuery>;
+export type { EventDetailResponse, EventListResponse, ReplayResponse };
 export type { CreateSourceRequest, RevealedSecretResponse, RotateSourceSecretRequest, SourceListResponse, SourceResponse, SourceWithSecretResponse, UpdateSourceRequest };
 
 export interface Problem {
@@ -125,6 +128,12 @@ export class PortcullisClient {
     revealSecret: (id: string): Promise<RevealedSecretResponse> => this.request('POST', `/v1/sources/${encodeURIComponent(id)}/reveal-secret`),
     rotateSecret: (id: string, body: RotateSourceSecretRequest = {}, options?: RequestOptions): Promise<SourceWithSecretResponse> =>
       this.request('POST', `/v1/sources/${encodeURIComponent(id)}/rotate-secret`, body, options),
+  };
+
+  readonly events = {
+    list: (options: EventOptions = {}): Promise<EventListResponse> => this.request('GET', `/v1/events${query(options)}`),
+    get: (id: string): Promise<EventDetailResponse> => this.request('GET', `/v1/events/${encodeURIComponent(id)}`),
+    replay: (id: string, options?: RequestOptions): Promise<ReplayResponse> => this.request('POST', `/v1/events/${encodeURIComponent(id)}/replay`, undefined, options),
   };
 
   readonly usage = {

@@ -6,6 +6,7 @@ import { registerKeyCommands } from './keys.ts';
 import { registerServerCommands } from './server.ts';
 import { registerUsageCommands } from './usage.ts';
 import { registerSourceCommands } from './sources.ts';
+import { registerEventCommands } from './events.ts';
 
 export function buildProgram(): Command {
   const program = new Command('portcullis')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerServerCommands(program);
   registerKeyCommands(program);
   registerSourceCommands(program);
+  registerEventCommands(program);
   registerUsageCommands(program);
   return program;
 }

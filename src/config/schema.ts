@@ -73,6 +73,19 @@ export const ProxySchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const ProcessingSchema = Type.Object(
+  {
+    maxAttempts: Type.Integer({ default: 8, minimum: 1, maximum: 100, description: 'Attempts before a job is dead-lettered.' }),
+    backoffBaseMs: Type.Integer({ default: 1000, minimum: 1, description: 'First retry delay ceiling; doubles per attempt, with full jitter.' }),
+    backoffMaxMs: Type.Integer({ default: 3_600_000, minimum: 1, description: 'Longest retry delay.' }),
+    leaseMs: Type.Integer({ default: 60_000, minimum: 100, description: "How long a worker holds a job; a crashed worker's jobs are reclaimed after it." }),
+    stepTimeoutMs: Type.Integer({ default: 30_000, minimum: 1, description: 'A processing step that takes longer fails (and is retried).' }),
+    concurrency: Type.Integer({ default: 8, minimum: 1, maximum: 1000, description: 'Jobs a process works on at once.' }),
+    pollMs: Type.Integer({ default: 200, minimum: 5, maximum: 60_000, description: 'How often an idle worker looks for due jobs.' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
@@ -105,6 +118,7 @@ export const ConfigSchema = Type.Object(
     rateLimits: RateLimitsSchema,
     metering: MeteringSchema,
     proxy: ProxySchema,
+    processing: ProcessingSchema,
     corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/*]+$' }), {
       default: [],
       description: 'Exact origins (`https://app.example.com`) browsers may call the API from. Empty: no CORS headers at all.',

@@ -19,6 +19,7 @@ import { registerKeyVerifyRoute } from './routes/keyVerify.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
 import { registerSourceRoutes } from './routes/sources.ts';
 import { registerInboundRoutes } from './routes/inbound.ts';
+import { registerEventRoutes } from './routes/events.ts';
 import { registerProxyRoutes } from './routes/proxy.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import type { Services } from './services.ts';
@@ -127,6 +128,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       tags: [
         { name: 'keys', description: 'API keys with scopes, expiry, rotation and revocation.' },
         { name: 'inbound', description: 'Where providers deliver webhooks.' },
+        { name: 'events', description: 'Inbound events, their processing history, and replay.' },
         { name: 'sources', description: 'Inbound webhook endpoints: provider protocol, secret (sealed at rest), dedup window, body limit.' },
         { name: 'usage', description: 'The metering ledger: requests and cost units per key, route and period.' },
         { name: 'system', description: 'Health, readiness and metrics.' },
@@ -146,6 +148,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerUsageRoutes(app, services);
   registerSourceRoutes(app, services);
   await registerInboundRoutes(app, services);
+  registerEventRoutes(app, services);
   await registerProxyRoutes(app, services);
   return app;
 }

@@ -7,6 +7,7 @@ import type { Metrics } from '../observe/metrics.ts';
 import type { Limiter } from '../ratelimit/limiter.ts';
 import type { RateLimits } from '../ratelimit/rateLimits.ts';
 import type { Meter } from '../usage/meter.ts';
+import type { ProcessStep } from '../queue/worker.ts';
 import type { ScopeCatalog } from '../core/scopes.ts';
 
 /** Everything route handlers use, built once by `createServices`. */
@@ -29,6 +30,8 @@ export interface Services {
   rateLimits: RateLimits;
   /** Usage metering and monthly quotas. */
   meter: Meter;
+  /** What processing an inbound event does, in order (routing, transformations and deliveries plug in here). */
+  processSteps: ProcessStep[];
   /** Writes pending usage, then closes the limiter and the store. */
   close(): Promise<void>;
 }

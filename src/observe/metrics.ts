@@ -14,6 +14,8 @@ export interface Metrics {
   rateLimitStoreErrors: Counter<'policy' | 'outcome'>;
   quotaWarnings: Counter;
   webhooksReceived: Counter<'source' | 'type'>;
+  jobsFinished: Counter<'outcome'>;
+  jobDuration: Histogram<'outcome'>;
   webhooksDuplicates: Counter<'source' | 'type'>;
   webhooksRejected: Counter<'source' | 'reason'>;
   ingestDuration: Histogram<'source'>;
@@ -110,6 +112,19 @@ export function createMetrics(sources: MetricSources): Metrics {
       name: `${METRICS_PREFIX}proxy_errors_total`,
       help: 'Proxy mode: upstream requests that failed, by route prefix and kind (upstream-unavailable, upstream-timeout).',
       labelNames: ['route', 'kind'],
+      registers: [registry],
+    }),
+    jobsFinished: new Counter({
+      name: `${METRICS_PREFIX}jobs_finished_total`,
+      help: 'Processing attempts finished, by outcome (done, retry, dead).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    jobDuration: new Histogram({
+      name: `${METRICS_PREFIX}job_duration_seconds`,
+      help: 'Time a processing attempt took, by outcome.',
+      labelNames: ['outcome'],
+      buckets: HTTP_DURATION_BUCKETS_S,
       registers: [registry],
     }),
     webhooksReceived: new Counter({

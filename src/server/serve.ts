@@ -6,6 +6,7 @@ import { buildApp } from '../http/app.ts';
 import type { Services } from '../http/services.ts';
 import { IDEMPOTENCY_TTL_MS } from '../http/plugins/idempotency.ts';
 import { bootstrap } from './bootstrap.ts';
+import { startWorker } from '../queue/worker.ts';
 import { createServices } from './services.ts';
 import type { ServiceOptions } from './services.ts';
 
@@ -87,6 +88,8 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
     redirectUrl = await listenOn(redirect, config.httpRedirectListen);
   }
 
+  const worker = startWorker(services.store, services.processSteps, config.processing, services.clock, log, services.metrics);
+
   const sweep = setInterval(() => {
     services.store.idempotency
       .deleteExpired(new Date(services.clock().getTime() - IDEMPOTENCY_TTL_MS))
@@ -112,6 +115,7 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
         await Promise.race([Promise.all([server.close(), metrics?.close(), redirect?.close()]), timeout]);
         clearInterval(reap);
+        await worker.stop();
         await services.close();
       })();
       return closing;

@@ -9,6 +9,7 @@ import { createMemoryLimiter } from '../ratelimit/memory.ts';
 import { createRedisLimiter } from '../ratelimit/redis.ts';
 import { createRateLimits } from '../ratelimit/rateLimits.ts';
 import { createMeter } from '../usage/meter.ts';
+import type { ProcessStep } from '../queue/worker.ts';
 import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import type { Services } from '../http/services.ts';
@@ -21,6 +22,8 @@ export interface ServiceOptions {
   store?: Store;
   /** Use this root secret instead of the configured or generated one. */
   rootSecret?: string;
+  /** Processing steps for inbound events (tests inject failing ones). */
+  processSteps?: ProcessStep[];
 }
 
 /** Marks which root secret a store was initialised with, without revealing it. */
@@ -73,6 +76,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
     limiter,
     rateLimits: createRateLimits(config, limiter, metrics, clock, options.logger),
     meter,
+    processSteps: options.processSteps ?? [],
     async close() {
       clearInterval(flushTimer);
       await meter.flush().catch((err: Error) => options.logger.error({ err: err.message, pending: meter.pendingDeltas() }, 'usage not written at shutdown'));

@@ -205,13 +205,79 @@ export interface NewEvent {
   jobs: { id: string; kind: string }[];
 }
 
+export type EventStatus = 'pending' | 'processed' | 'dead';
+
+export interface EventRecord {
+  id: string;
+  sourceId: string;
+  type: string;
+  deliveryId: string | null;
+  dedupKey: string;
+  headers: Record<string, string>;
+  /** Null in lists, and once retention has deleted it. */
+  body: Buffer | null;
+  receivedAt: Date;
+  status: EventStatus;
+}
+
+export interface JobHistory {
+  id: string;
+  kind: string;
+  status: string;
+  attempts: { attempt: number; startedAt: Date; finishedAt: Date; outcome: string; error: string | null }[];
+  lastError: string | null;
+  runAt: Date;
+  createdAt: Date;
+}
+
+export interface EventFilter {
+  sourceId: string | null;
+  type: string | null;
+  status: EventStatus | null;
+  from: Date | null;
+  to: Date | null;
+}
+
 export interface EventStore {
+  get(id: string): Promise<EventRecord | null>;
+  /** The event's jobs, oldest first, each with its attempts. */
+  history(id: string): Promise<JobHistory[]>;
+  /** Newest last (in arrival order), without bodies. */
+  list(filter: EventFilter, options: ListOptions): Promise<Page<EventRecord>>;
+  /** Queues the event for processing again (a new job); false when there is no such event. */
+  replay(id: string, jobId: string, now: Date): Promise<boolean>;
   /**
    * Stores the event and its jobs in one durable transaction, unless a live
    * event with the same source and dedup key exists: then nothing is written
    * and that event's id is returned. Enforced by a unique constraint.
    */
   ingest(event: NewEvent): Promise<{ eventId: string; duplicate: boolean }>;
+}
+
+/** A job a worker holds: it must finish it (done, retry, dead) while its lease lasts. */
+export interface ClaimedJob {
+  id: string;
+  eventId: string;
+  kind: string;
+  /** This attempt's number, from 1. */
+  attempt: number;
+  leaseToken: string;
+  claimedAt: Date;
+}
+
+export type JobOutcome = { outcome: 'done' } | { outcome: 'retry'; runAt: Date; error: string } | { outcome: 'dead'; error: string };
+
+export interface JobStore {
+  /**
+   * Leases up to `limit` jobs that are ready and due, or whose previous lease
+   * ran out (a crashed worker's). Concurrent claimers never get the same job
+   * (`FOR UPDATE SKIP LOCKED` on PostgreSQL; the write lock on SQLite).
+   */
+  claim(options: { limit: number; leaseMs: number; now: Date }): Promise<ClaimedJob[]>;
+  /** Records the attempt and its outcome; false when the lease was lost (another worker holds the job now). */
+  finish(job: ClaimedJob, result: JobOutcome, now: Date): Promise<boolean>;
+  /** Jobs ready or leased, and the age of the oldest due one, for the queue gauges. */
+  depth(now: Date): Promise<{ ready: number; running: number; dead: number; oldestDueMs: number | null }>;
 }
 
 /** Requests and units to add to one key's, route's and day's count. */
@@ -271,6 +337,7 @@ export interface Store {
   readonly usage: UsageStore;
   readonly sources: SourceStore;
   readonly events: EventStore;
+  readonly jobs: JobStore;
   readonly meta: MetaStore;
   /** Applies pending migrations; returns how many were applied. */
   migrate(): Promise<number>;

@@ -12,6 +12,8 @@ import type { Services } from '../../src/http/services.ts';
 import { bootstrap } from '../../src/server/bootstrap.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createServices } from '../../src/server/services.ts';
+import { startWorker } from '../../src/queue/worker.ts';
+import type { ProcessStep, Worker } from '../../src/queue/worker.ts';
 import { testClock } from './clock.ts';
 import type { TestClock } from './clock.ts';
 import { TEST_ENGINE, testStoreConfig } from './engine.ts';
@@ -53,6 +55,8 @@ export interface Harness {
 export interface HarnessOptions {
   env?: Record<string, string>;
   clock?: TestClock;
+  /** Processing steps for inbound events; a worker runs them in the background. */
+  steps?: ProcessStep[];
 }
 
 /**
@@ -69,6 +73,7 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
       PORTCULLIS_DATABASE_URL: storeConfig.databaseUrl,
       PORTCULLIS_DATABASE_SCHEMA: storeConfig.databaseSchema,
       PORTCULLIS_LOG_LEVEL: 'info',
+      PORTCULLIS_PROCESSING: JSON.stringify({ pollMs: 20, backoffBaseMs: 1000 }),
       ...options.env,
     },
   });
@@ -80,10 +85,12 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
     },
   });
   const clock = options.clock ?? testClock();
-  const services = await createServices(config, { logger: createLogger('info', sink), clock, rootSecret: generateRootSecret() });
+  const services = await createServices(config, { logger: createLogger('info', sink), clock, rootSecret: generateRootSecret(), processSteps: options.steps ?? [] });
   let app: FastifyInstance | null = null;
+  let worker: Worker | null = null;
   // Cleaned up even when the app fails to start (a test may expect that).
   t.after(async () => {
+    await worker?.stop();
     await app?.close();
     await services.close();
     await storeConfig.cleanup();
@@ -93,6 +100,7 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
   if (!boot.created) throw new Error('fresh store was already bootstrapped');
   app = await buildApp(services);
   await app.ready();
+  worker = startWorker(services.store, services.processSteps, config.processing, clock, services.logger, services.metrics);
 
   const request = async (method: string, url: string, opts: RequestOptions = {}): Promise<LightMyRequestResponse> => {
     const headers: Record<string, string> = { ...opts.headers };

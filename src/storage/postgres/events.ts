@@ -1,6 +1,34 @@
 import type pg from 'pg';
-import type { EventStore } from '../store.ts';
-import { inTransaction } from './store.ts';
+import type { EventRecord, EventStatus, EventStore } from '../store.ts';
+import { guardPg, inTransaction } from './store.ts';
+import { listPage } from './listPage.ts';
+
+interface Row {
+  seq: string;
+  id: string;
+  source_id: string;
+  type: string;
+  delivery_id: string | null;
+  dedup_key: string;
+  headers: Record<string, string>;
+  body?: Buffer | null;
+  received_at: Date;
+  status: EventStatus;
+}
+
+function toRecord(row: Row): EventRecord {
+  return {
+    id: row.id,
+    sourceId: row.source_id,
+    type: row.type,
+    deliveryId: row.delivery_id,
+    dedupKey: row.dedup_key,
+    headers: row.headers,
+    body: row.body ?? null,
+    receivedAt: row.received_at,
+    status: row.status,
+  };
+}
 
 export function createPostgresEventStore(pool: pg.Pool): EventStore {
   return {
@@ -37,6 +65,56 @@ export function createPostgresEventStore(pool: pg.Pool): EventStore {
           );
         }
         return { eventId: e.id, duplicate: false };
+      });
+    },
+    async get(id) {
+      return guardPg(async () => {
+        const res = await pool.query<Row>('SELECT * FROM events WHERE id = $1', [id]);
+        return res.rows[0] ? toRecord(res.rows[0]) : null;
+      });
+    },
+    async history(id) {
+      return guardPg(async () => {
+        const jobs = await pool.query<{ id: string; kind: string; status: string; last_error: string | null; run_at: Date; created_at: Date }>(
+          'SELECT id, kind, status, last_error, run_at, created_at FROM jobs WHERE event_id = $1 ORDER BY seq',
+          [id],
+        );
+        const attempts = await pool.query<{ job_id: string; attempt: number; started_at: Date; finished_at: Date; outcome: string; error: string | null }>(
+          'SELECT * FROM job_attempts WHERE job_id IN (SELECT id FROM jobs WHERE event_id = $1) ORDER BY attempt',
+          [id],
+        );
+        return jobs.rows.map((j) => ({
+          id: j.id,
+          kind: j.kind,
+          status: j.status,
+          lastError: j.last_error,
+          runAt: j.run_at,
+          createdAt: j.created_at,
+          attempts: attempts.rows
+            .filter((a) => a.job_id === j.id)
+            .map((a) => ({ attempt: a.attempt, startedAt: a.started_at, finishedAt: a.finished_at, outcome: a.outcome, error: a.error })),
+        }));
+      });
+    },
+    async list(f, { limit, cursor }) {
+      const prefix = f.type?.endsWith('.*') ? f.type.slice(0, -1) : null;
+      return listPage<Row, EventRecord>(pool, {
+        table: 'events',
+        where: `($4::text IS NULL OR source_id = $4) AND ($5::text IS NULL OR type = $5) AND ($6::text IS NULL OR starts_with(type, $6))
+          AND ($7::text IS NULL OR status = $7) AND ($8::timestamptz IS NULL OR received_at >= $8) AND ($9::timestamptz IS NULL OR received_at < $9)`,
+        params: [f.sourceId, prefix === null ? f.type : null, prefix, f.status, f.from, f.to],
+        limit,
+        cursor,
+        // Lists carry no bodies.
+        map: (row) => toRecord({ ...row, body: null }),
+      });
+    },
+    async replay(id, jobId, now) {
+      return inTransaction(pool, async (client) => {
+        const changed = await client.query("UPDATE events SET status = 'pending' WHERE id = $1", [id]);
+        if (changed.rowCount === 0) return false;
+        await client.query("INSERT INTO jobs (id, event_id, kind, status, run_at, created_at, updated_at) VALUES ($1, $2, 'process', 'ready', $3, $3, $3)", [jobId, id, now]);
+        return true;
       });
     },
   };

@@ -7,6 +7,7 @@ import { createPostgresIdempotencyStore } from './idempotency.ts';
 import { createPostgresUsageStore } from './usage.ts';
 import { createPostgresSourceStore } from './sources.ts';
 import { createPostgresEventStore } from './events.ts';
+import { createPostgresJobStore } from './jobs.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long to wait for a pooled connection before the store counts as down. */
@@ -96,6 +97,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
     usage: createPostgresUsageStore(pool),
     sources: createPostgresSourceStore(pool),
     events: createPostgresEventStore(pool),
+    jobs: createPostgresJobStore(pool),
     meta: {
       async get(name) {
         return guardPg(async () => (await pool.query<{ value: string }>('SELECT value FROM store_meta WHERE name = $1', [name])).rows[0]?.value ?? null);

@@ -1,6 +1,44 @@
-import type { EventStore, NewEvent } from '../store.ts';
+import { decodeCursor, encodeCursor } from '../../core/cursor.ts';
+import type { EventRecord, EventStatus, EventStore, JobHistory, NewEvent } from '../store.ts';
+import { InvalidCursorError } from '../store.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache } from './store.ts';
+
+interface Row {
+  seq: number;
+  id: string;
+  source_id: string;
+  type: string;
+  delivery_id: string | null;
+  dedup_key: string;
+  headers: string;
+  body?: Buffer | null;
+  received_at: number;
+  status: EventStatus;
+}
+
+function toRecord(row: Row): EventRecord {
+  return {
+    id: row.id,
+    sourceId: row.source_id,
+    type: row.type,
+    deliveryId: row.delivery_id,
+    dedupKey: row.dedup_key,
+    headers: JSON.parse(row.headers) as Record<string, string>,
+    body: row.body ?? null,
+    receivedAt: new Date(row.received_at),
+    status: row.status,
+  };
+}
+
+/** `github.*` matches every type starting with `github.`; anything else matches exactly. Five parameters: exact twice, prefix three times. */
+function typeFilter(type: string | null): (string | null)[] {
+  const prefix = type?.endsWith('.*') ? type.slice(0, -1) : null;
+  const exact = prefix === null ? type : null;
+  return [exact, exact, prefix, prefix, prefix];
+}
+
+const LIST_COLUMNS = 'seq, id, source_id, type, delivery_id, dedup_key, headers, received_at, status';
 
 export function createSqliteEventStore(db: SqliteDb): EventStore {
   const sql = statementCache(db);
@@ -28,9 +66,88 @@ export function createSqliteEventStore(db: SqliteDb): EventStore {
     return { eventId: e.id, duplicate: false };
   });
 
+  const replayTx = db.transaction((id: string, jobId: string, now: number) => {
+    if (sql("UPDATE events SET status = 'pending' WHERE id = ?").run(id).changes === 0) return false;
+    sql("INSERT INTO jobs (id, event_id, kind, status, run_at, created_at, updated_at) VALUES (?, ?, 'process', 'ready', ?, ?, ?)").run(jobId, id, now, now, now);
+    return true;
+  });
+
   return {
     async ingest(event) {
       return guard(() => ingestTx.immediate(event));
+    },
+    async get(id) {
+      return guard(() => {
+        const row = sql('SELECT * FROM events WHERE id = ?').get(id) as Row | undefined;
+        return row ? toRecord(row) : null;
+      });
+    },
+    async history(id) {
+      return guard(() => {
+        const jobs = sql('SELECT id, kind, status, last_error, run_at, created_at FROM jobs WHERE event_id = ? ORDER BY seq').all(id) as {
+          id: string;
+          kind: string;
+          status: string;
+          last_error: string | null;
+          run_at: number;
+          created_at: number;
+        }[];
+        const attempts = sql('SELECT * FROM job_attempts WHERE job_id IN (SELECT id FROM jobs WHERE event_id = ?) ORDER BY attempt').all(id) as {
+          job_id: string;
+          attempt: number;
+          started_at: number;
+          finished_at: number;
+          outcome: string;
+          error: string | null;
+        }[];
+        return jobs.map(
+          (j): JobHistory => ({
+            id: j.id,
+            kind: j.kind,
+            status: j.status,
+            lastError: j.last_error,
+            runAt: new Date(j.run_at),
+            createdAt: new Date(j.created_at),
+            attempts: attempts
+              .filter((a) => a.job_id === j.id)
+              .map((a) => ({ attempt: a.attempt, startedAt: new Date(a.started_at), finishedAt: new Date(a.finished_at), outcome: a.outcome, error: a.error })),
+          }),
+        );
+      });
+    },
+    async list(f, { limit, cursor }) {
+      let after = 0;
+      if (cursor !== null) {
+        const c = decodeCursor(cursor);
+        if (!c || !Number.isSafeInteger(c.s)) throw new InvalidCursorError();
+        after = c.s as number;
+      }
+      const rows = guard(
+        () =>
+          sql(
+            `SELECT ${LIST_COLUMNS} FROM events WHERE seq > ?
+               AND (? IS NULL OR source_id = ?) AND (? IS NULL OR type = ?) AND (? IS NULL OR substr(type, 1, length(?)) = ?) AND (? IS NULL OR status = ?)
+               AND (? IS NULL OR received_at >= ?) AND (? IS NULL OR received_at < ?)
+             ORDER BY seq LIMIT ?`,
+          ).all(
+            after,
+            f.sourceId,
+            f.sourceId,
+            ...typeFilter(f.type),
+            f.status,
+            f.status,
+            f.from?.getTime() ?? null,
+            f.from?.getTime() ?? null,
+            f.to?.getTime() ?? null,
+            f.to?.getTime() ?? null,
+            limit + 1,
+          ) as Row[],
+      );
+      const page = rows.slice(0, limit);
+      return { data: page.map(toRecord), nextCursor: rows.length > limit ? encodeCursor({ s: page.at(-1)!.seq }) : null };
+    },
+    async replay(id, jobId, now) {
+      return guard(() => replayTx.immediate(id, jobId, now.getTime()));
     },
   };
 }

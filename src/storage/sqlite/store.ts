@@ -9,6 +9,7 @@ import { createSqliteIdempotencyStore } from './idempotency.ts';
 import { createSqliteUsageStore } from './usage.ts';
 import { createSqliteSourceStore } from './sources.ts';
 import { createSqliteEventStore } from './events.ts';
+import { createSqliteJobStore } from './jobs.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long a writer waits for another process's lock before SQLITE_BUSY. */
@@ -40,6 +41,7 @@ export function openSqliteStore(path: string): Store {
     usage: createSqliteUsageStore(db),
     sources: createSqliteSourceStore(db),
     events: createSqliteEventStore(db),
+    jobs: createSqliteJobStore(db),
     meta: {
       async get(name) {
         return guard(() => (db.prepare('SELECT value FROM store_meta WHERE name = ?').get(name) as { value: string } | undefined)?.value ?? null);

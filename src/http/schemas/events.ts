@@ -1,0 +1,67 @@
+import { Type } from 'typebox';
+import type { Static } from 'typebox';
+import { ListQuery, Timestamp } from './common.ts';
+
+const Status = Type.String({ enum: ['pending', 'processed', 'dead'], description: '`pending` (a job waits or runs), `processed`, or `dead` (dead-lettered).' });
+
+export const EventSummary = Type.Object(
+  {
+    id: Type.String({ examples: ['evt_01jdx3m5a8q2v7k4r9t6w1y3zb'] }),
+    sourceId: Type.String(),
+    type: Type.String({ description: "The provider's event type, dot-separated.", examples: ['pull_request.opened'] }),
+    deliveryId: Type.Union([Type.String(), Type.Null()]),
+    receivedAt: Timestamp,
+    status: Status,
+  },
+  { additionalProperties: false },
+);
+
+const Attempt = Type.Object(
+  { attempt: Type.Integer(), startedAt: Timestamp, finishedAt: Timestamp, outcome: Type.String({ enum: ['done', 'retry', 'dead'] }), error: Type.Union([Type.String(), Type.Null()]) },
+  { additionalProperties: false },
+);
+
+export const EventDetail = Type.Object(
+  {
+    ...EventSummary.properties,
+    headers: Type.Record(Type.String(), Type.String(), { description: 'The headers kept with the event (credentials are never kept).' }),
+    body: Type.Union([Type.String(), Type.Null()], { description: 'The raw body, base64; null once retention removed it.' }),
+    bodyText: Type.Union([Type.String(), Type.Null()], { description: 'The same body as text, when it is valid UTF-8.' }),
+    jobs: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          kind: Type.String(),
+          status: Type.String({ enum: ['ready', 'running', 'done', 'dead'] }),
+          runAt: Timestamp,
+          lastError: Type.Union([Type.String(), Type.Null()]),
+          createdAt: Timestamp,
+          attempts: Type.Array(Attempt),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'Processing history: every job (a replay adds one) with its attempts.' },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const EventQuery = Type.Object(
+  {
+    ...ListQuery.properties,
+    source: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'A source id.' })),
+    type: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+(\\.\\*)?$', maxLength: 200, description: 'Exact type, or a prefix with `.*` (`pull_request.*`).' })),
+    status: Type.Optional(Status),
+    from: Type.Optional(Type.String({ format: 'date-time', description: 'Received at or after.' })),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'Received before.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const EventList = Type.Object({ data: Type.Array(EventSummary), nextCursor: Type.Union([Type.String(), Type.Null()]) }, { additionalProperties: false });
+export const ReplayResult = Type.Object({ eventId: Type.String(), jobId: Type.String() }, { additionalProperties: false });
+
+export type EventDetailResponse = Static<typeof EventDetail>;
+export type EventListResponse = Static<typeof EventList>;
+export type EventListQuery = Static<typeof EventQuery>;
+export type ReplayResponse = Static<typeof ReplayResult>;

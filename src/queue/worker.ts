@@ -1,0 +1,117 @@
+import type { Logger } from 'pino';
+import { fullJitterDelayMs } from '../core/backoff.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import type { ClaimedJob, EventRecord, Store } from '../storage/store.ts';
+
+/**
+ * One step of processing an event. Steps run in order; a step that throws or
+ * outlives its timeout fails the attempt. Processing is at-least-once, so a step
+ * must be idempotent (every job carries its event's id for that).
+ */
+export interface ProcessStep {
+  name: string;
+  run(event: EventRecord, signal: AbortSignal): Promise<void>;
+}
+
+export interface WorkerSettings {
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  leaseMs: number;
+  stepTimeoutMs: number;
+  concurrency: number;
+  pollMs: number;
+}
+
+export interface Worker {
+  stop(): Promise<void>;
+}
+
+/**
+ * Claims due jobs with a lease, runs the processing steps, and finishes each
+ * job: done, retried after exponential backoff with full jitter, or
+ * dead-lettered with its last error after `maxAttempts`. A worker that dies
+ * leaves leases that run out; another worker then takes the jobs over.
+ */
+export function startWorker(store: Store, steps: readonly ProcessStep[], settings: WorkerSettings, clock: () => Date, log: Logger, metrics: Metrics): Worker {
+  let running = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  const inFlight = new Set<Promise<void>>();
+
+  async function runSteps(job: ClaimedJob): Promise<void> {
+    const event = await store.events.get(job.eventId);
+    if (!event) throw new Error(`event ${job.eventId} no longer exists`);
+    for (const step of steps) {
+      const signal = AbortSignal.timeout(settings.stepTimeoutMs);
+      await Promise.race([
+        step.run(event, signal),
+        new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`step ${step.name} timed out after ${settings.stepTimeoutMs} ms`)), { once: true })),
+      ]);
+    }
+  }
+
+  async function work(job: ClaimedJob): Promise<void> {
+    const started = performance.now();
+    let outcome: 'done' | 'retry' | 'dead' = 'done';
+    let error = '';
+    try {
+      await runSteps(job);
+    } catch (err) {
+      error = (err as Error).message || String(err);
+      outcome = job.attempt >= settings.maxAttempts ? 'dead' : 'retry';
+    }
+    const now = clock();
+    const result =
+      outcome === 'done'
+        ? ({ outcome } as const)
+        : outcome === 'dead'
+          ? ({ outcome, error } as const)
+          : ({ outcome, error, runAt: new Date(now.getTime() + fullJitterDelayMs(job.attempt, settings.backoffBaseMs, settings.backoffMaxMs)) } as const);
+    try {
+      const kept = await store.jobs.finish(job, result, now);
+      if (!kept) log.warn({ jobId: job.id }, 'job lease lost before it finished; another worker has it');
+      metrics.jobsFinished.inc({ outcome });
+      metrics.jobDuration.observe({ outcome }, (performance.now() - started) / 1000);
+      if (outcome === 'dead') log.warn({ jobId: job.id, eventId: job.eventId, attempts: job.attempt, error }, 'job dead-lettered');
+    } catch (err) {
+      // The lease runs out and the job is retried: at-least-once.
+      log.warn({ jobId: job.id, err: (err as Error).message }, 'job outcome not saved');
+    }
+  }
+
+  async function poll(): Promise<void> {
+    timer = null;
+    if (stopped) return;
+    const free = settings.concurrency - running;
+    let claimed: ClaimedJob[] = [];
+    if (free > 0) {
+      try {
+        claimed = await store.jobs.claim({ limit: free, leaseMs: settings.leaseMs, now: clock() });
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'claiming jobs failed');
+      }
+    }
+    for (const job of claimed) {
+      running++;
+      const p = work(job).finally(() => {
+        running--;
+        inFlight.delete(p);
+        // A slot freed: look for more at once.
+        if (!stopped && timer === null) timer = setTimeout(() => void poll(), 0);
+      });
+      inFlight.add(p);
+    }
+    // A full batch means more may be waiting: ask again at once.
+    if (!stopped && timer === null) timer = setTimeout(() => void poll(), claimed.length === free && free > 0 ? 0 : settings.pollMs);
+  }
+
+  timer = setTimeout(() => void poll(), 0);
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import type { ClaimedJob, JobStore } from '../store.ts';
+import type { SqliteDb } from './store.ts';
+import { guard, statementCache } from './store.ts';
+
+/** The event's status a job's new status implies. */
+const EVENT_STATUS: Record<string, string> = { done: 'processed', ready: 'pending', dead: 'dead' };
+
+interface Row {
+  id: string;
+  event_id: string;
+  kind: string;
+  attempts: number;
+}
+
+export function createSqliteJobStore(db: SqliteDb): JobStore {
+  const sql = statementCache(db);
+  const claimTx = db.transaction((limit: number, leaseUntil: number, now: number, token: string) =>
+    sql(
+      `UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?, lease_token = ?, updated_at = ?
+       WHERE id IN (SELECT id FROM jobs WHERE (status = 'ready' AND run_at <= ?) OR (status = 'running' AND lease_until <= ?) ORDER BY run_at, seq LIMIT ?)
+       RETURNING id, event_id, kind, attempts`,
+    ).all(leaseUntil, token, now, now, now, limit) as Row[],
+  );
+  const finishTx = db.transaction((job: ClaimedJob, status: string, runAt: number | null, error: string | null, now: number) => {
+    const changed = sql(
+      `UPDATE jobs SET status = ?, run_at = coalesce(?, run_at), last_error = ?, lease_until = NULL, lease_token = NULL, updated_at = ?
+       WHERE id = ? AND lease_token = ? AND status = 'running'`,
+    ).run(status, runAt, error, now, job.id, job.leaseToken);
+    if (changed.changes === 0) return false;
+    sql('UPDATE events SET status = ? WHERE id = ?').run(EVENT_STATUS[status]!, job.eventId);
+    sql('INSERT INTO job_attempts (job_id, attempt, started_at, finished_at, outcome, error) VALUES (?, ?, ?, ?, ?, ?)').run(
+      job.id,
+      job.attempt,
+      job.claimedAt.getTime(),
+      now,
+      status === 'ready' ? 'retry' : status,
+      error,
+    );
+    return true;
+  });
+
+  return {
+    async claim({ limit, leaseMs, now }) {
+      // One token per claim: each job's lease is its own row's token.
+      const token = randomUUID();
+      const rows = guard(() => claimTx.immediate(limit, now.getTime() + leaseMs, now.getTime(), token));
+      return rows.map((r) => ({ id: r.id, eventId: r.event_id, kind: r.kind, attempt: r.attempts, leaseToken: token, claimedAt: now }));
+    },
+    async finish(job, result, now) {
+      const status = result.outcome === 'retry' ? 'ready' : result.outcome;
+      const runAt = result.outcome === 'retry' ? result.runAt.getTime() : null;
+      const error = result.outcome === 'done' ? null : result.error;
+      return guard(() => finishTx.immediate(job, status, runAt, error, now.getTime()));
+    },
+    async depth(now) {
+      return guard(() => {
+        const counts = sql("SELECT status, count(*) AS n FROM jobs WHERE status IN ('ready', 'running', 'dead') GROUP BY status").all() as { status: string; n: number }[];
+        const oldest = sql("SELECT min(run_at) AS t FROM jobs WHERE status = 'ready' AND run_at <= ?").get(now.getTime()) as { t: number | null };
+        const n = (s: string): number => counts.find((c) => c.status === s)?.n ?? 0;
+        return { ready: n('ready'), running: n('running'), dead: n('dead'), oldestDueMs: oldest.t === null ? null : now.getTime() - oldest.t };
+      });
+    },
+  };
+}
