@@ -14,7 +14,7 @@ import type {
 } from '../src/http/schemas/keys.ts';
 
 import type { UsageListQuery, UsageListResponse } from '../src/http/schemas/usage.ts';
-import type { EventDetailResponse, EventListQuery, EventListResponse, ReplayResponse } from '../src/http/schemas/events.ts';
+import type { BulkReplayRequest, BulkReplayResponse, EventDetailResponse, EventListQuery, EventListResponse, ReplayResponse } from '../src/http/schemas/events.ts';
 import type {
   CreateSourceRequest,
   RevealedSecretResponse,
@@ -28,7 +28,7 @@ import type {
 export type { ApiKey, ApiKeyList, ApiKeyWithSecret, CreateKeyRequest, RotateKeyRequest, UpdateKeyRequest, UsageListResponse, VerifyKeyRequest, VerifyKeyResponse };
 export type UsageOptions = Partial<UsageListQuery>;
 export type EventOptions = Partial<EventListQuery>;
-export type { EventDetailResponse, EventListResponse, ReplayResponse };
+export type { BulkReplayRequest, BulkReplayResponse, EventDetailResponse, EventListResponse, ReplayResponse };
 export type { CreateSourceRequest, RevealedSecretResponse, RotateSourceSecretRequest, SourceListResponse, SourceResponse, SourceWithSecretResponse, UpdateSourceRequest };
 
 export interface Problem {
@@ -134,6 +134,7 @@ export class PortcullisClient {
     list: (options: EventOptions = {}): Promise<EventListResponse> => this.request('GET', `/v1/events${query(options)}`),
     get: (id: string): Promise<EventDetailResponse> => this.request('GET', `/v1/events/${encodeURIComponent(id)}`),
     replay: (id: string, options?: RequestOptions): Promise<ReplayResponse> => this.request('POST', `/v1/events/${encodeURIComponent(id)}/replay`, undefined, options),
+    replayMatching: (filter: BulkReplayRequest, options?: RequestOptions): Promise<BulkReplayResponse> => this.request('POST', '/v1/events/replay', filter, options),
   };
 
   readonly usage = {

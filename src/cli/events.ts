@@ -53,6 +53,28 @@ export function registerEventCommands(program: Command): void {
     });
 
   events
+    .command('replay-matching')
+    .description('Queue every event matching the filter for processing again (at least one filter)')
+    .option('--source <id>', 'only this source')
+    .option('--type <type>', 'exact type, or a prefix with .*')
+    .option('--status <status>', 'pending, processed or dead')
+    .option('--from <time>', 'received at or after (RFC 3339)')
+    .option('--to <time>', 'received before (RFC 3339)')
+    .option('--limit <n>', 'at most this many (default 1000)')
+    .action(async (flags: { source?: string; type?: string; status?: string; from?: string; to?: string; limit?: string }, cmd: Command) => {
+      const result = await clientFrom(cmd).events.replayMatching({
+        ...(flags.source ? { source: flags.source } : {}),
+        ...(flags.type ? { type: flags.type } : {}),
+        ...(flags.status ? { status: flags.status } : {}),
+        ...(flags.from ? { from: flags.from } : {}),
+        ...(flags.to ? { to: flags.to } : {}),
+        ...(flags.limit !== undefined ? { limit: parseInteger(flags.limit, '--limit') } : {}),
+      });
+      if (wantsJson(cmd)) printJson(result);
+      else process.stdout.write(`queued ${result.replayed} event(s) again\n`);
+    });
+
+  events
     .command('replay <id>')
     .description('Queue an event for processing again')
     .action(async (id: string, _opts: unknown, cmd: Command) => {

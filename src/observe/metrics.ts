@@ -38,6 +38,8 @@ export interface MetricSources {
   limiterEntries(): number | null;
   /** Usage deltas gathered but not yet written to the store. */
   pendingUsage(): number;
+  /** Jobs by state and the age of the oldest due one (read from the store at scrape). */
+  queue(): Promise<{ ready: number; running: number; dead: number; oldestDueMs: number | null }>;
 }
 
 export function createMetrics(sources: MetricSources): Metrics {
@@ -59,6 +61,26 @@ export function createMetrics(sources: MetricSources): Metrics {
     collect() {
       this.set(sources.pendingUsage());
     },
+  });
+  new Gauge({
+    name: `${METRICS_PREFIX}queue_jobs`,
+    help: 'Processing jobs by state: ready (due or scheduled), running (leased), dead (dead-lettered).',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      try {
+        const q = await sources.queue();
+        for (const state of ['ready', 'running', 'dead'] as const) this.set({ state }, q[state]);
+        oldest.set(q.oldestDueMs === null ? 0 : q.oldestDueMs / 1000);
+      } catch {
+        // The store is down: the scrape still answers, without fresh queue figures.
+      }
+    },
+  });
+  const oldest = new Gauge({
+    name: `${METRICS_PREFIX}queue_oldest_due_seconds`,
+    help: 'How long the oldest due job has been waiting (0 when none is due).',
+    registers: [registry],
   });
   const httpRequests = new Counter({
     name: `${METRICS_PREFIX}http_requests_total`,

@@ -63,7 +63,11 @@ export async function createServices(config: Config, options: ServiceOptions): P
   if (!(await limiter.ready(LIMITER_STARTUP_WAIT_MS))) {
     options.logger.warn('the rate-limit store (Redis) is not reachable yet: each policy fails open or closed until it is');
   }
-  const metrics = createMetrics({ limiterEntries: () => limiter.entries(), pendingUsage: () => meter.pendingDeltas() });
+  const metrics = createMetrics({
+    limiterEntries: () => limiter.entries(),
+    pendingUsage: () => meter.pendingDeltas(),
+    queue: () => store.jobs.depth(clock()),
+  });
   const meter = createMeter(store.usage, clock, metrics, options.logger);
   const flushTimer = setInterval(() => {
     meter.flush().catch((err: Error) => {

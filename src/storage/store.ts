@@ -246,6 +246,8 @@ export interface EventStore {
   list(filter: EventFilter, options: ListOptions): Promise<Page<EventRecord>>;
   /** Queues the event for processing again (a new job); false when there is no such event. */
   replay(id: string, jobId: string, now: Date): Promise<boolean>;
+  /** Replays every event the filter matches (at most `limit`); returns how many. */
+  replayMatching(filter: EventFilter, limit: number, newJobId: () => string, now: Date): Promise<number>;
   /**
    * Stores the event and its jobs in one durable transaction, unless a live
    * event with the same source and dedup key exists: then nothing is written

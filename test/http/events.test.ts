@@ -131,3 +131,29 @@ test('event requests are validated and unknown events are 404', async (t) => {
   const reader = await h.createKey(['events:read']);
   assertProblem(await h.post('/v1/events/evt_01jdx3m5a8q2v7k4r9t6w1y3zb/replay', { key: reader.secret }), 403, 'scope-missing');
 });
+
+test('dead events can be replayed in bulk by filter; a filter is required', async (t) => {
+  let failing = true;
+  const { h, deliver } = await setup(t, [{ name: 'flaky', run: async () => { if (failing) throw new Error('boom'); } }], { maxAttempts: 1 });
+  const ids = [await deliver({ action: 'opened' }, 'b-1'), await deliver({ action: 'closed' }, 'b-2'), await deliver({ ref: 'x' }, 'b-3', 'push')];
+  for (const id of ids) await until(h, id, (e) => e.status === 'dead');
+  failing = false;
+  assertProblem(await h.post('/v1/events/replay', { body: {} }), 400, 'validation-failed');
+  assertProblem(await h.post('/v1/events/replay', { body: { limit: 5 } }), 400, 'validation-failed');
+  const res = await h.post('/v1/events/replay', { body: { status: 'dead', type: 'pull_request.*' } });
+  assert.equal(res.statusCode, 202, res.body);
+  assert.deepEqual(res.json(), { replayed: 2 });
+  await until(h, ids[0]!, (e) => e.status === 'processed');
+  await until(h, ids[1]!, (e) => e.status === 'processed');
+  assert.equal((await h.get(`/v1/events/${ids[2]}`)).json().status, 'dead');
+});
+
+test('queue gauges show jobs by state and dead letters', async (t) => {
+  const { h, deliver } = await setup(t, [{ name: 'fail', run: async () => { throw new Error('no'); } }], { maxAttempts: 1 });
+  const id = await deliver({ action: 'opened' }, 'q-1');
+  await until(h, id, (e) => e.status === 'dead');
+  const metrics = (await h.get('/metrics')).body;
+  assert.match(metrics, /^portcullis_queue_jobs\{state="dead"\} 1$/m);
+  assert.match(metrics, /^portcullis_queue_jobs\{state="ready"\} 0$/m);
+  assert.match(metrics, /^portcullis_queue_oldest_due_seconds 0$/m);
+});

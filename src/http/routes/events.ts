@@ -5,8 +5,8 @@ import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
 import type { EventRecord, EventStatus } from '../../storage/store.ts';
 import type { Services } from '../services.ts';
-import { AUTH_PROBLEMS, IdParams, POST_PROBLEMS, curlExample, problemResponses } from '../schemas/common.ts';
-import { EventDetail, EventList, EventQuery, ReplayResult } from '../schemas/events.ts';
+import { AUTH_PROBLEMS, BODY_PROBLEMS, IdParams, POST_PROBLEMS, curlExample, problemResponses } from '../schemas/common.ts';
+import { BulkReplayBody, BulkReplayResult, EventDetail, EventList, EventQuery, ReplayResult } from '../schemas/events.ts';
 
 const EXAMPLE_ID = 'evt_01jdx3m5a8q2v7k4r9t6w1y3zb';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -83,6 +83,30 @@ export function registerEventRoutes(app: FastifyInstance, services: Services): v
           attempts: j.attempts.map((a) => ({ ...a, startedAt: a.startedAt.toISOString(), finishedAt: a.finishedAt.toISOString() })),
         })),
       };
+    },
+  });
+
+  r.post('/v1/events/replay', {
+    config: { scope: 'events:write' },
+    schema: {
+      operationId: 'replayEvents',
+      tags: ['events'],
+      summary: 'Replay events by filter',
+      description: 'Queues every event the filter matches for processing again, oldest first, up to `limit`. At least one filter is required.' + curlExample('POST', '/v1/events/replay', { status: 'dead', type: 'github.*' }),
+      body: BulkReplayBody,
+      response: { 202: BulkReplayResult, ...problemResponses(...AUTH_PROBLEMS, ...BODY_PROBLEMS, ...POST_PROBLEMS) },
+    },
+    handler: async (request, reply) => {
+      const b = request.body;
+      if (Object.keys(b).every((k) => k === 'limit')) throw new Problem('validation-failed', { detail: 'give at least one filter (source, type, status, from, to)' });
+      const replayed = await store.events.replayMatching(
+        { sourceId: b.source ?? null, type: b.type ?? null, status: (b.status as EventStatus | undefined) ?? null, from: b.from ? new Date(b.from) : null, to: b.to ? new Date(b.to) : null },
+        b.limit ?? 1000,
+        () => newId(ID_PREFIX.job),
+        clock(),
+      );
+      request.log.info({ event: 'events.replayed', filter: b, replayed }, 'events replayed');
+      return reply.code(202).send({ replayed });
     },
   });
 

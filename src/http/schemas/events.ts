@@ -58,6 +58,21 @@ export const EventQuery = Type.Object(
   { additionalProperties: false },
 );
 
+export const BULK_REPLAY_MAX = 10_000;
+
+export const BulkReplayBody = Type.Object(
+  {
+    source: EventQuery.properties.source,
+    type: EventQuery.properties.type,
+    status: EventQuery.properties.status,
+    from: EventQuery.properties.from,
+    to: EventQuery.properties.to,
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: BULK_REPLAY_MAX, default: 1000, description: `At most this many events (default 1000, at most ${BULK_REPLAY_MAX}), oldest first.` })),
+  },
+  { additionalProperties: false, minProperties: 1, description: 'At least one filter: replaying everything is never a default.' },
+);
+export const BulkReplayResult = Type.Object({ replayed: Type.Integer() }, { additionalProperties: false });
+
 export const EventList = Type.Object({ data: Type.Array(EventSummary), nextCursor: Type.Union([Type.String(), Type.Null()]) }, { additionalProperties: false });
 export const ReplayResult = Type.Object({ eventId: Type.String(), jobId: Type.String() }, { additionalProperties: false });
 
@@ -65,3 +80,5 @@ export type EventDetailResponse = Static<typeof EventDetail>;
 export type EventListResponse = Static<typeof EventList>;
 export type EventListQuery = Static<typeof EventQuery>;
 export type ReplayResponse = Static<typeof ReplayResult>;
+export type BulkReplayRequest = Static<typeof BulkReplayBody>;
+export type BulkReplayResponse = Static<typeof BulkReplayResult>;

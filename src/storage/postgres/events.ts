@@ -109,6 +109,27 @@ export function createPostgresEventStore(pool: pg.Pool): EventStore {
         map: (row) => toRecord({ ...row, body: null }),
       });
     },
+    async replayMatching(f, limit, newJobId, now) {
+      const prefix = f.type?.endsWith('.*') ? f.type.slice(0, -1) : null;
+      return inTransaction(pool, async (client) => {
+        const ids = await client.query<{ id: string }>(
+          `UPDATE events SET status = 'pending' WHERE id IN (
+             SELECT id FROM events WHERE ($1::text IS NULL OR source_id = $1) AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL OR starts_with(type, $3))
+               AND ($4::text IS NULL OR status = $4) AND ($5::timestamptz IS NULL OR received_at >= $5) AND ($6::timestamptz IS NULL OR received_at < $6)
+             ORDER BY seq LIMIT $7 FOR UPDATE)
+           RETURNING id`,
+          [f.sourceId, prefix === null ? f.type : null, prefix, f.status, f.from, f.to, limit],
+        );
+        if (ids.rows.length > 0) {
+          await client.query(
+            `INSERT INTO jobs (id, event_id, kind, status, run_at, created_at, updated_at)
+             SELECT j, e, 'process', 'ready', $3, $3, $3 FROM unnest($1::text[], $2::text[]) AS t(j, e)`,
+            [ids.rows.map(() => newJobId()), ids.rows.map((r) => r.id), now],
+          );
+        }
+        return ids.rows.length;
+      });
+    },
     async replay(id, jobId, now) {
       return inTransaction(pool, async (client) => {
         const changed = await client.query("UPDATE events SET status = 'pending' WHERE id = $1", [id]);

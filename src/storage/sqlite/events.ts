@@ -149,5 +149,21 @@ export function createSqliteEventStore(db: SqliteDb): EventStore {
     async replay(id, jobId, now) {
       return guard(() => replayTx.immediate(id, jobId, now.getTime()));
     },
+    async replayMatching(f, limit, newJobId, now) {
+      return guard(() =>
+        db
+          .transaction(() => {
+            const ids = sql(
+              `SELECT id FROM events WHERE (? IS NULL OR source_id = ?) AND (? IS NULL OR type = ?) AND (? IS NULL OR substr(type, 1, length(?)) = ?)
+                 AND (? IS NULL OR status = ?) AND (? IS NULL OR received_at >= ?) AND (? IS NULL OR received_at < ?) ORDER BY seq LIMIT ?`,
+            ).all(f.sourceId, f.sourceId, ...typeFilter(f.type), f.status, f.status, f.from?.getTime() ?? null, f.from?.getTime() ?? null, f.to?.getTime() ?? null, f.to?.getTime() ?? null, limit) as {
+              id: string;
+            }[];
+            for (const { id } of ids) replayTx(id, newJobId(), now.getTime());
+            return ids.length;
+          })
+          .immediate(),
+      );
+    },
   };
 }
