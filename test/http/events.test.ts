@@ -128,6 +128,9 @@ test('event requests are validated and unknown events are 404', async (t) => {
   }
   assertProblem(await h.get('/v1/events/evt_01jdx3m5a8q2v7k4r9t6w1y3zb'), 404, 'not-found');
   assertProblem(await h.post('/v1/events/evt_01jdx3m5a8q2v7k4r9t6w1y3zb/replay'), 404, 'not-found');
+  assertProblem(await h.post('/v1/events/replay', { body: { status: 'lost' } }), 400, 'validation-failed');
+  assertProblem(await h.post('/v1/events/replay', { payload: '{"status":', headers: { 'content-type': 'application/json' } }), 400, 'malformed-request');
+  assertProblem(await h.post('/v1/events/replay', { payload: JSON.stringify({ type: `${'a'.repeat(2_000_000)}` }), headers: { 'content-type': 'application/json' } }), 413, 'payload-too-large');
   const reader = await h.createKey(['events:read']);
   assertProblem(await h.post('/v1/events/evt_01jdx3m5a8q2v7k4r9t6w1y3zb/replay', { key: reader.secret }), 403, 'scope-missing');
 });

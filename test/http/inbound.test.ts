@@ -204,3 +204,11 @@ test('with the store down a delivery gets 503, never a 2xx, so the provider retr
   assertProblem(res, 503, 'store-unavailable');
   assert.ok(Number(res.headers['retry-after']) > 0);
 });
+
+test('a delivery larger than the API body limit but within the source limit is accepted', async (t) => {
+  const h = await startHarness(t);
+  const gh = await source(h, { name: 'GitHub', type: 'github' });
+  const res = await githubDelivery(h, gh, { pad: 'x'.repeat(3_000_000) }, 'big-ok');
+  assert.equal(res.statusCode, 200, res.body);
+  assert.equal(await count(h, 'events'), 1);
+});

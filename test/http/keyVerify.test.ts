@@ -121,6 +121,7 @@ test('verify refuses malformed requests with problems, and the key is never logg
   }
   assertProblem(await h.post('/v1/keys/verify', { payload: '{"key":', headers: { 'content-type': 'application/json' } }), 400, 'malformed-request');
   assertProblem(await h.post('/v1/keys/verify', { payload: 'key', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported-media-type');
+  assertProblem(await h.post('/v1/keys/verify', { payload: JSON.stringify({ key: 'x'.repeat(2_000_000) }), headers: { 'content-type': 'application/json' } }), 413, 'payload-too-large');
   await verify(h, { key: key.secret });
   assert.ok(!h.logText().includes(key.secret), 'the verified key is not in the log');
 });

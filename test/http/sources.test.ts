@@ -149,6 +149,7 @@ test('source requests are validated, unknown ids are 404, and nothing is written
   for (const body of bad) assertProblem(await h.post('/v1/sources', { body }), 400, 'validation-failed');
   assertProblem(await h.post('/v1/sources', { payload: '{"name":', headers: { 'content-type': 'application/json' } }), 400, 'malformed-request');
   assertProblem(await h.post('/v1/sources', { payload: 'x', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported-media-type');
+  assertProblem(await h.post('/v1/sources', { payload: JSON.stringify({ name: 'x'.repeat(2_000_000), type: 'github' }), headers: { 'content-type': 'application/json' } }), 413, 'payload-too-large');
   assert.equal((await h.get('/v1/sources')).json().data.length, 0);
 
   const src = await create(h, { name: 'x', type: 'github' });

@@ -61,7 +61,6 @@ export async function registerInboundRoutes(app: FastifyInstance, services: Serv
 
     inbound.post('/in/:source', {
       config: { scope: false },
-      bodyLimit: Number.MAX_SAFE_INTEGER,
       schema: {
         operationId: 'receiveWebhook',
         tags: ['inbound'],
