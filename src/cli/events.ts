@@ -5,31 +5,45 @@ import { printJson, printRecord, printTable } from './output.ts';
 
 const LIST_COLUMNS = ['id', 'sourceId', 'type', 'status', 'deliveryId', 'receivedAt'];
 
-/** `portcullis events …`: GET /v1/events, GET /v1/events/{id}, POST /v1/events/{id}/replay. */
-export function registerEventCommands(program: Command): void {
-  const events = program.command('events').description('Inspect and replay inbound events');
+interface FilterFlags {
+  source?: string;
+  type?: string;
+  status?: string;
+  from?: string;
+  to?: string;
+  limit?: string;
+}
 
-  events
-    .command('list')
-    .description('Events in arrival order')
+/** The event filter both `list` and `replay-matching` take. */
+function withFilterFlags(command: Command): Command {
+  return command
     .option('--source <id>', 'only this source')
     .option('--type <type>', 'exact type, or a prefix with .* (pull_request.*)')
     .option('--status <status>', 'pending, processed or dead')
     .option('--from <time>', 'received at or after (RFC 3339)')
-    .option('--to <time>', 'received before (RFC 3339)')
+    .option('--to <time>', 'received before (RFC 3339)');
+}
+
+function filterFrom(flags: FilterFlags): EventOptions {
+  return {
+    ...(flags.source ? { source: flags.source } : {}),
+    ...(flags.type ? { type: flags.type } : {}),
+    ...(flags.status ? { status: flags.status } : {}),
+    ...(flags.from ? { from: flags.from } : {}),
+    ...(flags.to ? { to: flags.to } : {}),
+    ...(flags.limit !== undefined ? { limit: parseInteger(flags.limit, '--limit') } : {}),
+  };
+}
+
+/** `portcullis events …`: GET /v1/events, GET /v1/events/{id}, POST /v1/events/{id}/replay. */
+export function registerEventCommands(program: Command): void {
+  const events = program.command('events').description('Inspect and replay inbound events');
+
+  withFilterFlags(events.command('list').description('Events in arrival order'))
     .option('--limit <n>', 'page size (1-250)')
     .option('--cursor <cursor>', 'continue from a previous page')
-    .action(async (flags: { source?: string; type?: string; status?: string; from?: string; to?: string; limit?: string; cursor?: string }, cmd: Command) => {
-      const options: EventOptions = {
-        ...(flags.source ? { source: flags.source } : {}),
-        ...(flags.type ? { type: flags.type } : {}),
-        ...(flags.status ? { status: flags.status } : {}),
-        ...(flags.from ? { from: flags.from } : {}),
-        ...(flags.to ? { to: flags.to } : {}),
-        ...(flags.limit !== undefined ? { limit: parseInteger(flags.limit, '--limit') } : {}),
-        ...(flags.cursor ? { cursor: flags.cursor } : {}),
-      };
-      const page = await clientFrom(cmd).events.list(options);
+    .action(async (flags: FilterFlags & { cursor?: string }, cmd: Command) => {
+      const page = await clientFrom(cmd).events.list({ ...filterFrom(flags), ...(flags.cursor ? { cursor: flags.cursor } : {}) });
       if (wantsJson(cmd)) return printJson(page);
       printTable(page.data as unknown as Record<string, unknown>[], LIST_COLUMNS);
       if (page.nextCursor) process.stdout.write(`\nmore: --cursor ${page.nextCursor}\n`);
@@ -52,24 +66,10 @@ export function registerEventCommands(program: Command): void {
       );
     });
 
-  events
-    .command('replay-matching')
-    .description('Queue every event matching the filter for processing again (at least one filter)')
-    .option('--source <id>', 'only this source')
-    .option('--type <type>', 'exact type, or a prefix with .*')
-    .option('--status <status>', 'pending, processed or dead')
-    .option('--from <time>', 'received at or after (RFC 3339)')
-    .option('--to <time>', 'received before (RFC 3339)')
+  withFilterFlags(events.command('replay-matching').description('Queue every event matching the filter for processing again (at least one filter)'))
     .option('--limit <n>', 'at most this many (default 1000)')
-    .action(async (flags: { source?: string; type?: string; status?: string; from?: string; to?: string; limit?: string }, cmd: Command) => {
-      const result = await clientFrom(cmd).events.replayMatching({
-        ...(flags.source ? { source: flags.source } : {}),
-        ...(flags.type ? { type: flags.type } : {}),
-        ...(flags.status ? { status: flags.status } : {}),
-        ...(flags.from ? { from: flags.from } : {}),
-        ...(flags.to ? { to: flags.to } : {}),
-        ...(flags.limit !== undefined ? { limit: parseInteger(flags.limit, '--limit') } : {}),
-      });
+    .action(async (flags: FilterFlags, cmd: Command) => {
+      const result = await clientFrom(cmd).events.replayMatching(filterFrom(flags));
       if (wantsJson(cmd)) printJson(result);
       else process.stdout.write(`queued ${result.replayed} event(s) again\n`);
     });

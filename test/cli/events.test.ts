@@ -32,4 +32,10 @@ test('events can be listed, read and replayed from the CLI', async (t) => {
   assert.equal(replayed.code, 0, replayed.stderr);
   assert.match(replayed.stdout, new RegExp(`^queued ${eventId} again \\(job job_`));
   await waitFor(async () => (await runCliJson<{ jobs: unknown[]; status: string }>(['events', 'get', eventId], env)).jobs.length === 2, 10_000, 100);
+  await waitFor(async () => (await runCliJson<{ status: string }>(['events', 'get', eventId], env)).status === 'processed', 10_000, 100);
+
+  assert.deepEqual(await runCliJson(['events', 'replay-matching', '--status', 'processed', '--type', 'issues.*'], env), { replayed: 1 });
+  const unfiltered = await runCli(['events', 'replay-matching'], env);
+  assert.notEqual(unfiltered.code, 0);
+  assert.match(unfiltered.stderr, /400 validation-failed/);
 });
