@@ -8,9 +8,10 @@ import type { ScopeCatalog } from '../../core/scopes.ts';
 import { issueSecret } from '../../keys/issue.ts';
 import type { ApiKeyPatch, ApiKeyRecord, KeyQuota } from '../../storage/store.ts';
 import { caller } from '../plugins/auth.ts';
+import { checkMetadata, checkRateLimitPolicy } from './bodyChecks.ts';
 import { emptyBodyAsDefaults } from '../plugins/routeHooks.ts';
 import type { Services } from '../services.ts';
-import { AUTH_PROBLEMS, BODY_PROBLEMS, IdParams, ListQuery, METADATA_MAX_BYTES, POST_PROBLEMS, curlExample, problemResponses } from '../schemas/common.ts';
+import { AUTH_PROBLEMS, BODY_PROBLEMS, IdParams, ListQuery, POST_PROBLEMS, curlExample, problemResponses } from '../schemas/common.ts';
 import { CreateKeyBody, Key, KeyList, KeyWithSecret, RotateKeyBody, UpdateKeyBody } from '../schemas/keys.ts';
 
 
@@ -35,12 +36,6 @@ function present(key: ApiKeyRecord, now: Date): Static<typeof Key> {
     rateLimitPolicy: key.rateLimitPolicy,
     quota: key.quota,
   };
-}
-
-function checkMetadata(metadata: Record<string, unknown> | undefined): void {
-  if (metadata && Buffer.byteLength(JSON.stringify(metadata)) > METADATA_MAX_BYTES) {
-    throw new Problem('validation-failed', { detail: `body.metadata is larger than ${METADATA_MAX_BYTES} bytes` });
-  }
 }
 
 function parseQuota(value: { limit: number; softLimit?: number | null } | null | undefined): KeyQuota | null | undefined {
@@ -72,9 +67,7 @@ export function registerKeyRoutes(app: FastifyInstance, services: Services): voi
   const { store, verifier, clock } = services;
 
   function checkPolicy(name: string | null | undefined): string | null | undefined {
-    if (typeof name === 'string' && !Object.hasOwn(services.config.rateLimits.policies, name)) {
-      throw new Problem('validation-failed', { detail: `body.rateLimitPolicy: no rate-limit policy named ${name} is configured` });
-    }
+    checkRateLimitPolicy(services.config, name);
     return name;
   }
 

@@ -10,8 +10,9 @@ import type { SourceType } from '../../ingest/verify/index.ts';
 import type { SourcePatch, SourceRecord } from '../../storage/store.ts';
 import { SlugTakenError } from '../../storage/store.ts';
 import { emptyBodyAsDefaults } from '../plugins/routeHooks.ts';
+import { checkMetadata, checkRateLimitPolicy } from './bodyChecks.ts';
 import type { Services } from '../services.ts';
-import { AUTH_PROBLEMS, BODY_PROBLEMS, IdParams, ListQuery, METADATA_MAX_BYTES, POST_PROBLEMS, curlExample, problemResponses } from '../schemas/common.ts';
+import { AUTH_PROBLEMS, BODY_PROBLEMS, IdParams, ListQuery, POST_PROBLEMS, curlExample, problemResponses } from '../schemas/common.ts';
 import {
   CreateSourceBody,
   PROVIDER_SECRET_TYPES,
@@ -60,14 +61,7 @@ export function registerSourceRoutes(app: FastifyInstance, services: Services): 
 
   const notFound = (id: string): Problem => new Problem('not-found', { detail: `no source ${id}` });
   const slugTaken = (slug: string): Problem => new Problem('conflict', { detail: `the slug ${slug} is taken by another source` });
-  function checkPolicy(name: string | null | undefined): void {
-    if (typeof name === 'string' && !Object.hasOwn(services.config.rateLimits.policies, name)) {
-      throw new Problem('validation-failed', { detail: `body.rateLimitPolicy: no rate-limit policy named ${name} is configured` });
-    }
-  }
-  function checkMetadata(metadata: Record<string, unknown> | undefined): void {
-    if (metadata && Buffer.byteLength(JSON.stringify(metadata)) > METADATA_MAX_BYTES) throw new Problem('validation-failed', { detail: `body.metadata is larger than ${METADATA_MAX_BYTES} bytes` });
-  }
+  const checkPolicy = (name: string | null | undefined): void => checkRateLimitPolicy(services.config, name);
   async function load(id: string): Promise<SourceRecord> {
     // Management routes take the id only; the slug is for the public URL.
     const source = id.startsWith(`${ID_PREFIX.source}_`) ? await store.sources.find(id) : null;

@@ -1,6 +1,5 @@
-import { decodeCursor, encodeCursor } from '../../core/cursor.ts';
 import type { EventRecord, EventStatus, EventStore, JobHistory, NewEvent } from '../store.ts';
-import { InvalidCursorError } from '../store.ts';
+import { afterSeq, seqPage } from './seqPage.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache } from './store.ts';
 
@@ -116,12 +115,7 @@ export function createSqliteEventStore(db: SqliteDb): EventStore {
       });
     },
     async list(f, { limit, cursor }) {
-      let after = 0;
-      if (cursor !== null) {
-        const c = decodeCursor(cursor);
-        if (!c || !Number.isSafeInteger(c.s)) throw new InvalidCursorError();
-        after = c.s as number;
-      }
+      const after = afterSeq(cursor);
       const rows = guard(
         () =>
           sql(
@@ -143,8 +137,7 @@ export function createSqliteEventStore(db: SqliteDb): EventStore {
             limit + 1,
           ) as Row[],
       );
-      const page = rows.slice(0, limit);
-      return { data: page.map(toRecord), nextCursor: rows.length > limit ? encodeCursor({ s: page.at(-1)!.seq }) : null };
+      return seqPage(rows, limit, toRecord);
     },
     async replay(id, jobId, now) {
       return guard(() => replayTx.immediate(id, jobId, now.getTime()));

@@ -1,6 +1,5 @@
 import type { ApiKeyRecord, KeyStore, NewApiKey } from '../store.ts';
-import { InvalidCursorError } from '../store.ts';
-import { decodeCursor, encodeCursor } from '../../core/cursor.ts';
+import { afterSeq, seqPage } from './seqPage.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache } from './store.ts';
 
@@ -109,19 +108,8 @@ export function createSqliteKeyStore(db: SqliteDb): KeyStore {
       return guard(() => get(id));
     },
     async list({ limit, cursor }) {
-      let after = 0;
-      if (cursor !== null) {
-        const c = decodeCursor(cursor);
-        if (!c || !Number.isSafeInteger(c.s)) throw new InvalidCursorError();
-        after = c.s as number;
-      }
-      const rows = guard(() => sql('SELECT * FROM api_keys WHERE seq > ? ORDER BY seq LIMIT ?').all(after, limit + 1) as KeyRow[]);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        data: page.map(toRecord),
-        nextCursor: rows.length > limit && last ? encodeCursor({ s: last.seq }) : null,
-      };
+      const after = afterSeq(cursor);
+      return seqPage(guard(() => sql('SELECT * FROM api_keys WHERE seq > ? ORDER BY seq LIMIT ?').all(after, limit + 1) as KeyRow[]), limit, toRecord);
     },
     async update(id, patch, now) {
       return guard(() => {

@@ -1,6 +1,6 @@
 import type { NewSource, SourcePatch, SourceRecord, SourceStore } from '../store.ts';
-import { InvalidCursorError, SlugTakenError } from '../store.ts';
-import { decodeCursor, encodeCursor } from '../../core/cursor.ts';
+import { SlugTakenError } from '../store.ts';
+import { afterSeq, seqPage } from './seqPage.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache } from './store.ts';
 
@@ -104,15 +104,8 @@ export function createSqliteSourceStore(db: SqliteDb): SourceStore {
       });
     },
     async list({ limit, cursor }) {
-      let after = 0;
-      if (cursor !== null) {
-        const c = decodeCursor(cursor);
-        if (!c || !Number.isSafeInteger(c.s)) throw new InvalidCursorError();
-        after = c.s as number;
-      }
-      const rows = guard(() => sql('SELECT * FROM sources WHERE seq > ? ORDER BY seq LIMIT ?').all(after, limit + 1) as Row[]);
-      const page = rows.slice(0, limit);
-      return { data: page.map(toRecord), nextCursor: rows.length > limit ? encodeCursor({ s: page.at(-1)!.seq }) : null };
+      const after = afterSeq(cursor);
+      return seqPage(guard(() => sql('SELECT * FROM sources WHERE seq > ? ORDER BY seq LIMIT ?').all(after, limit + 1) as Row[]), limit, toRecord);
     },
     async update(id, patch, now) {
       return guard(() =>
