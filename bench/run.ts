@@ -9,6 +9,7 @@ import { KEYS_GET_DEFAULTS, ROOT, keysGetMarkdown, runKeysGet } from './keys-get
 import type { Engine, Variant } from './keys-get.ts';
 import { ACCURACY_DEFAULTS, accuracyMarkdown, runLimiterAccuracy } from './limiter-accuracy.ts';
 import { PROXY_DEFAULTS, proxyMarkdown, runProxyBench } from './proxy.ts';
+import { INGEST_DEFAULTS, ingestMarkdown, runIngestBench } from './ingest.ts';
 import { describeMachine } from './lib/machine.ts';
 import type { Machine } from './lib/machine.ts';
 import { CPUS, killAll, pinSelf } from './lib/procs.ts';
@@ -16,11 +17,11 @@ import { CPUS, killAll, pinSelf } from './lib/procs.ts';
 const RESULTS_DIR = join(ROOT, 'bench/results');
 const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 
-const USAGE = `usage: npm run bench -- [keys-get] [edge] [proxy] [limiter-accuracy] [flags]
+const USAGE = `usage: npm run bench -- [keys-get] [edge] [proxy] [ingest] [limiter-accuracy] [flags]
   --pairs N               interleaved baseline/subject pairs per engine (default ${KEYS_GET_DEFAULTS.pairs})
   --duration S            seconds per measured run (default ${KEYS_GET_DEFAULTS.durationS})
   --warmup S              seconds of discarded load before each run (default ${KEYS_GET_DEFAULTS.warmupS})
-  --connections N         concurrent connections (default ${KEYS_GET_DEFAULTS.connections})
+  --connections N         concurrent connections (default ${KEYS_GET_DEFAULTS.connections}; ingest ${INGEST_DEFAULTS.connections})
   --engines a,b           sqlite,postgres (default both)
   --postgres-url URL      default ${KEYS_GET_DEFAULTS.postgresUrl} (env PORTCULLIS_BENCH_DATABASE_URL)
   --no-callgrind          skip instructions per request (saves a few minutes)
@@ -101,6 +102,24 @@ const BENCHES: Record<string, (flags: Flags, log: (m: string) => void) => Promis
       log,
     );
     return { json: result, markdown: proxyMarkdown(result) };
+  },
+  ingest: async (flags, log) => {
+    const engines = (flags.engines?.split(',').map((e) => e.trim()) ?? INGEST_DEFAULTS.engines) as Engine[];
+    for (const e of engines) if (e !== 'sqlite' && e !== 'postgres') throw new Error(`unknown engine ${e}`);
+    // No callgrind here: one request at a time would commit one delivery at a time, not the batched path measured.
+    const result = await runIngestBench(
+      {
+        ...INGEST_DEFAULTS,
+        engines,
+        pairs: Math.round(positiveNumber('pairs', flags.pairs, INGEST_DEFAULTS.pairs)),
+        durationS: positiveNumber('duration', flags.duration, INGEST_DEFAULTS.durationS),
+        warmupS: positiveNumber('warmup', flags.warmup, INGEST_DEFAULTS.warmupS),
+        connections: Math.round(positiveNumber('connections', flags.connections, INGEST_DEFAULTS.connections)),
+        postgresUrl: flags['postgres-url'] ?? INGEST_DEFAULTS.postgresUrl,
+      },
+      log,
+    );
+    return { json: result, markdown: ingestMarkdown(result) };
   },
   'limiter-accuracy': async (_flags, log) => {
     const result = await runLimiterAccuracy(ACCURACY_DEFAULTS, log);

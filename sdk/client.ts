@@ -14,6 +14,16 @@ import type {
 } from '../src/http/schemas/keys.ts';
 
 import type { UsageListQuery, UsageListResponse } from '../src/http/schemas/usage.ts';
+import type {
+  ConsumerGroupDetailResponse,
+  ConsumerGroupListResponse,
+  ConsumerGroupResponse,
+  CreateConsumerGroupRequest,
+  LeaseOptions,
+  LeaseResponse,
+  NackRequest,
+  SettleResponse,
+} from '../src/http/schemas/consumerGroups.ts';
 import type { BulkReplayRequest, BulkReplayResponse, EventDetailResponse, EventListQuery, EventListResponse, ReplayResponse } from '../src/http/schemas/events.ts';
 import type {
   CreateSourceRequest,
@@ -28,6 +38,7 @@ import type {
 export type { ApiKey, ApiKeyList, ApiKeyWithSecret, CreateKeyRequest, RotateKeyRequest, UpdateKeyRequest, UsageListResponse, VerifyKeyRequest, VerifyKeyResponse };
 export type UsageOptions = Partial<UsageListQuery>;
 export type EventOptions = Partial<EventListQuery>;
+export type { ConsumerGroupDetailResponse, ConsumerGroupListResponse, ConsumerGroupResponse, CreateConsumerGroupRequest, LeaseOptions, LeaseResponse, NackRequest, SettleResponse };
 export type { BulkReplayRequest, BulkReplayResponse, EventDetailResponse, EventListResponse, ReplayResponse };
 export type { CreateSourceRequest, RevealedSecretResponse, RotateSourceSecretRequest, SourceListResponse, SourceResponse, SourceWithSecretResponse, UpdateSourceRequest };
 
@@ -63,6 +74,8 @@ export interface ClientOptions {
 
 export interface RequestOptions {
   idempotencyKey?: string;
+  /** This request's timeout in milliseconds, instead of the client's. */
+  timeoutMs?: number;
 }
 
 export interface ListOptions {
@@ -92,7 +105,7 @@ export class PortcullisClient {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(this.#timeoutMs),
+      signal: AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs),
     });
     const text = await res.text();
     if (!res.ok) {
@@ -142,6 +155,18 @@ export class PortcullisClient {
   };
 
   /** Every item of a list, following cursors. */
+  readonly consumerGroups = {
+    create: (body: CreateConsumerGroupRequest, options?: RequestOptions): Promise<ConsumerGroupResponse> => this.request('POST', '/v1/consumer-groups', body, options),
+    list: (options: ListOptions = {}): Promise<ConsumerGroupListResponse> => this.request('GET', `/v1/consumer-groups${query(options)}`),
+    get: (idOrName: string): Promise<ConsumerGroupDetailResponse> => this.request('GET', `/v1/consumer-groups/${encodeURIComponent(idOrName)}`),
+    delete: (idOrName: string): Promise<void> => this.request('DELETE', `/v1/consumer-groups/${encodeURIComponent(idOrName)}`),
+    /** With `wait`, a long poll: the request's timeout grows by the wait. */
+    lease: (idOrName: string, options: LeaseOptions = {}): Promise<LeaseResponse> =>
+      this.request('POST', `/v1/consumer-groups/${encodeURIComponent(idOrName)}/lease${query(options)}`, undefined, { timeoutMs: this.#timeoutMs + (options.wait ?? 0) * 1000 }),
+    ack: (idOrName: string, receipts: string[]): Promise<SettleResponse> => this.request('POST', `/v1/consumer-groups/${encodeURIComponent(idOrName)}/ack`, { receipts }),
+    nack: (idOrName: string, body: NackRequest): Promise<SettleResponse> => this.request('POST', `/v1/consumer-groups/${encodeURIComponent(idOrName)}/nack`, body),
+  };
+
   async *paginate<T>(list: (options: ListOptions) => Promise<{ data: T[]; nextCursor: string | null }>, limit = 250): AsyncGenerator<T> {
     let cursor: string | undefined;
     do {

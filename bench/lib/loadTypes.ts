@@ -11,7 +11,18 @@ export interface LoadOptions {
   amount?: number;
   /** A discarded run of this length first, so both sides are measured warm. */
   warmupS?: number;
+  /** POST this body instead of a GET (same bytes every request, unless `githubSecret` is set). */
+  body?: string;
+  /**
+   * Send every request as a fresh GitHub delivery: a new UUID in X-GitHub-Delivery
+   * and in place of DELIVERY_PLACEHOLDER in `body`, signed with this secret
+   * (X-Hub-Signature-256), so each one is verified and none is a duplicate.
+   */
+  githubSecret?: string;
 }
+
+/** Where a signed delivery's body gets its delivery id. */
+export const DELIVERY_PLACEHOLDER = '{{delivery}}';
 
 export interface LoadResult {
   durationS: number;

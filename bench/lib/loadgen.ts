@@ -6,9 +6,10 @@
 // autocannon's own latency histogram has 1 ms resolution, too coarse for a
 // sub-millisecond loopback round trip, so the response times are taken from its
 // per-response event (float milliseconds) and ranked here.
+import { createHmac, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { EventEmitter } from 'node:events';
-import { MEASURING } from './loadTypes.ts';
+import { DELIVERY_PLACEHOLDER, MEASURING } from './loadTypes.ts';
 import type { LoadOptions, LoadResult } from './loadTypes.ts';
 
 interface AutocannonResult {
@@ -19,8 +20,24 @@ interface AutocannonResult {
   '2xx': number;
 }
 
+interface RequestSpec {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
 type Autocannon = (
-  options: { url: string; connections: number; duration?: number; amount?: number; headers: Record<string, string>; timeout: number },
+  options: {
+    url: string;
+    connections: number;
+    duration?: number;
+    amount?: number;
+    headers: Record<string, string>;
+    timeout: number;
+    method?: string;
+    body?: string;
+    requests?: { setupRequest: (request: RequestSpec) => RequestSpec }[];
+  },
   done: (err: Error | null, result: AutocannonResult) => void,
 ) => EventEmitter;
 
@@ -29,14 +46,26 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 /** Seconds before a request counts as timed out (autocannon's default). */
 const REQUEST_TIMEOUT_S = 10;
 
+/** A new GitHub delivery per request: signing happens here, on the load generator's core. */
+function signedDelivery(template: string, secret: string): (request: RequestSpec) => RequestSpec {
+  return (request) => {
+    const delivery = randomUUID();
+    const body = template.replaceAll(DELIVERY_PLACEHOLDER, delivery);
+    const signature = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+    return { ...request, method: 'POST', body, headers: { ...request.headers, 'x-github-delivery': delivery, 'x-hub-signature-256': signature } };
+  };
+}
+
 function fire(options: LoadOptions, onResponse?: (status: number, ms: number) => void): Promise<AutocannonResult> {
   return new Promise((resolve, reject) => {
+    const post = options.body === undefined ? {} : options.githubSecret === undefined ? { method: 'POST', body: options.body } : { requests: [{ setupRequest: signedDelivery(options.body, options.githubSecret) }] };
     const instance = autocannon(
       {
         url: options.url,
         connections: options.connections,
         headers: options.headers,
         timeout: REQUEST_TIMEOUT_S,
+        ...post,
         ...(options.amount !== undefined ? { amount: options.amount } : { duration: options.durationS ?? 10 }),
       },
       (err, result) => (err ? reject(err) : resolve(result)),

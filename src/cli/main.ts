@@ -7,6 +7,7 @@ import { registerServerCommands } from './server.ts';
 import { registerUsageCommands } from './usage.ts';
 import { registerSourceCommands } from './sources.ts';
 import { registerEventCommands } from './events.ts';
+import { registerConsumerGroupCommands } from './consumerGroups.ts';
 
 export function buildProgram(): Command {
   const program = new Command('portcullis')
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerKeyCommands(program);
   registerSourceCommands(program);
   registerEventCommands(program);
+  registerConsumerGroupCommands(program);
   registerUsageCommands(program);
   return program;
 }

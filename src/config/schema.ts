@@ -86,6 +86,20 @@ export const ProcessingSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const RetentionSchema = Type.Object(
+  {
+    bodyDays: Type.Integer({
+      default: 30,
+      minimum: 0,
+      maximum: 36_500,
+      description: 'Days an event keeps its raw body once it is no longer pending (processed or dead); then the body is removed and the rest of the event kept. 0: keep bodies forever.',
+    }),
+    sweepIntervalMs: Type.Integer({ default: 600_000, minimum: 10, maximum: 86_400_000, description: 'How often the retention sweep runs (it also deletes dedup records whose window has passed).' }),
+    batchSize: Type.Integer({ default: 500, minimum: 1, maximum: 100_000, description: 'Rows changed per transaction; a sweep runs batches until none is left.' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
@@ -119,6 +133,7 @@ export const ConfigSchema = Type.Object(
     metering: MeteringSchema,
     proxy: ProxySchema,
     processing: ProcessingSchema,
+    retention: RetentionSchema,
     corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/*]+$' }), {
       default: [],
       description: 'Exact origins (`https://app.example.com`) browsers may call the API from. Empty: no CORS headers at all.',
@@ -134,6 +149,7 @@ export const ConfigSchema = Type.Object(
 export type Config = Static<typeof ConfigSchema>;
 export type RateLimitsConfig = Static<typeof RateLimitsSchema>;
 export type ProxyRouteConfig = Static<typeof ProxyRouteSchema>;
+export type RetentionConfig = Static<typeof RetentionSchema>;
 
 /** Settings whose values are never printed. */
 export const SECRET_SETTINGS = ['secretKey', 'databaseUrl', 'redisUrl'] as const;

@@ -7,6 +7,7 @@ export const ID_PREFIX = {
   source: 'src',
   event: 'evt',
   job: 'job',
+  consumerGroup: 'cgr',
   request: 'req',
 } as const;
 

@@ -6,6 +6,7 @@ export const RESOURCES = [
   'keys',
   'sources',
   'events',
+  'consumer-groups',
   'endpoints',
   'messages',
   'deliveries',

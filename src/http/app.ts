@@ -20,6 +20,7 @@ import { registerUsageRoutes } from './routes/usage.ts';
 import { registerSourceRoutes } from './routes/sources.ts';
 import { registerInboundRoutes } from './routes/inbound.ts';
 import { registerEventRoutes } from './routes/events.ts';
+import { registerConsumerGroupRoutes } from './routes/consumerGroups.ts';
 import { registerProxyRoutes } from './routes/proxy.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import type { Services } from './services.ts';
@@ -149,6 +150,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerSourceRoutes(app, services);
   await registerInboundRoutes(app, services);
   registerEventRoutes(app, services);
+  registerConsumerGroupRoutes(app, services);
   await registerProxyRoutes(app, services);
   return app;
 }

@@ -8,6 +8,7 @@ import type { Limiter } from '../ratelimit/limiter.ts';
 import type { RateLimits } from '../ratelimit/rateLimits.ts';
 import type { Meter } from '../usage/meter.ts';
 import type { ProcessStep } from '../queue/worker.ts';
+import type { Wakeup } from '../queue/wakeup.ts';
 import type { ScopeCatalog } from '../core/scopes.ts';
 
 /** Everything route handlers use, built once by `createServices`. */
@@ -32,6 +33,8 @@ export interface Services {
   meter: Meter;
   /** What processing an inbound event does, in order (routing, transformations and deliveries plug in here). */
   processSteps: ProcessStep[];
+  /** Notified when an event is stored, so consumer-group long polls answer at once. */
+  newEvents: Wakeup;
   /** Writes pending usage, then closes the limiter and the store. */
   close(): Promise<void>;
 }

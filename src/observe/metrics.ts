@@ -3,6 +3,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const METRICS_PREFIX = 'portcullis_';
 /** Request latency buckets in seconds: sub-millisecond through 10 s. */
 export const HTTP_DURATION_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Deliveries per ingest commit: powers of two up to the batch cap (INGEST_BATCH_MAX, 256). */
+export const INGEST_BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
 /** One registry per app, so tests can run several apps in one process. */
 export interface Metrics {
@@ -19,10 +21,20 @@ export interface Metrics {
   webhooksDuplicates: Counter<'source' | 'type'>;
   webhooksRejected: Counter<'source' | 'reason'>;
   ingestDuration: Histogram<'source'>;
+  /** Durable commits of inbound events; each carries the deliveries of concurrent requests (group commit). */
+  ingestCommits: Counter;
+  ingestBatchSize: Histogram;
+  webhooksRateLimited: Counter<'source' | 'mode'>;
+  webhooksProcessed: Counter<'source' | 'type'>;
+  webhooksFailed: Counter<'source' | 'type'>;
+  webhooksDead: Counter<'source' | 'type'>;
+  retentionBodiesDeleted: Counter;
+  retentionDedupDeleted: Counter;
   proxyUpstreamDuration: Histogram<'route' | 'status'>;
   proxyErrors: Counter<'route' | 'kind'>;
   quotaExceeded: Counter;
   usageFlushFailures: Counter;
+  consumerGroupEvents: Counter<'group' | 'action'>;
   /** The request counter and histogram bound to one method, route and status. */
   httpSeries(method: string, route: string, status: number): HttpSeries;
 }
@@ -174,6 +186,51 @@ export function createMetrics(sources: MetricSources): Metrics {
       buckets: HTTP_DURATION_BUCKETS_S,
       registers: [registry],
     }),
+    ingestCommits: new Counter({
+      name: `${METRICS_PREFIX}ingest_commits_total`,
+      help: 'Transactions that durably committed inbound deliveries; the deliveries of concurrent requests share one (group commit).',
+      registers: [registry],
+    }),
+    ingestBatchSize: new Histogram({
+      name: `${METRICS_PREFIX}ingest_batch_size`,
+      help: 'Inbound deliveries per durable commit.',
+      buckets: INGEST_BATCH_BUCKETS,
+      registers: [registry],
+    }),
+    webhooksRateLimited: new Counter({
+      name: `${METRICS_PREFIX}webhooks_rate_limited_total`,
+      help: "Inbound deliveries held back by their source's rate-limit policy, by source and mode: reject (answered 429, not stored) or throttle (stored; counted each time its processing is postponed).",
+      labelNames: ['source', 'mode'],
+      registers: [registry],
+    }),
+    webhooksProcessed: new Counter({
+      name: `${METRICS_PREFIX}webhooks_processed_total`,
+      help: 'Inbound events whose processing job finished done, by source and event type.',
+      labelNames: ['source', 'type'],
+      registers: [registry],
+    }),
+    webhooksFailed: new Counter({
+      name: `${METRICS_PREFIX}webhooks_failed_total`,
+      help: 'Processing attempts of inbound events that failed (then retried, or dead-lettered), by source and event type.',
+      labelNames: ['source', 'type'],
+      registers: [registry],
+    }),
+    webhooksDead: new Counter({
+      name: `${METRICS_PREFIX}webhooks_dead_total`,
+      help: 'Inbound events dead-lettered after their last attempt failed, by source and event type.',
+      labelNames: ['source', 'type'],
+      registers: [registry],
+    }),
+    retentionBodiesDeleted: new Counter({
+      name: `${METRICS_PREFIX}retention_bodies_deleted_total`,
+      help: 'Event bodies removed by retention (retention.bodyDays).',
+      registers: [registry],
+    }),
+    retentionDedupDeleted: new Counter({
+      name: `${METRICS_PREFIX}retention_dedup_deleted_total`,
+      help: 'Dedup records deleted by the retention sweep once their window had passed.',
+      registers: [registry],
+    }),
     quotaWarnings: new Counter({
       name: `${METRICS_PREFIX}quota_warnings_total`,
       help: 'Requests admitted at or above their key\'s soft monthly quota.',
@@ -182,6 +239,12 @@ export function createMetrics(sources: MetricSources): Metrics {
     quotaExceeded: new Counter({
       name: `${METRICS_PREFIX}quota_exceeded_total`,
       help: 'Requests refused (429 quota-exceeded) by their key\'s hard monthly quota.',
+      registers: [registry],
+    }),
+    consumerGroupEvents: new Counter({
+      name: `${METRICS_PREFIX}consumer_group_events_total`,
+      help: 'Events consumer groups handed out or settled, by group name and action (leased, redelivered, acked, nacked).',
+      labelNames: ['group', 'action'],
       registers: [registry],
     }),
     usageFlushFailures: new Counter({

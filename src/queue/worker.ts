@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import { fullJitterDelayMs } from '../core/backoff.ts';
 import type { Metrics } from '../observe/metrics.ts';
+import type { RateLimits } from '../ratelimit/rateLimits.ts';
 import type { ClaimedJob, EventRecord, Store } from '../storage/store.ts';
+import { createSourceThrottle } from './throttle.ts';
 
 /**
  * One step of processing an event. Steps run in order; a step that throws or
@@ -31,17 +33,26 @@ export interface Worker {
  * Claims due jobs with a lease, runs the processing steps, and finishes each
  * job: done, retried after exponential backoff with full jitter, or
  * dead-lettered with its last error after `maxAttempts`. A worker that dies
- * leaves leases that run out; another worker then takes the jobs over.
+ * leaves leases that run out; another worker then takes the jobs over. With
+ * `rateLimits`, jobs of a source in throttle mode are postponed while the
+ * source is over its policy (src/queue/throttle.ts).
  */
-export function startWorker(store: Store, steps: readonly ProcessStep[], settings: WorkerSettings, clock: () => Date, log: Logger, metrics: Metrics): Worker {
+export function startWorker(
+  store: Store,
+  steps: readonly ProcessStep[],
+  settings: WorkerSettings,
+  clock: () => Date,
+  log: Logger,
+  metrics: Metrics,
+  rateLimits?: RateLimits,
+): Worker {
   let running = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   const inFlight = new Set<Promise<void>>();
+  const throttle = rateLimits ? createSourceThrottle(store.sources, rateLimits, metrics, clock) : null;
 
-  async function runSteps(job: ClaimedJob): Promise<void> {
-    const event = await store.events.get(job.eventId);
-    if (!event) throw new Error(`event ${job.eventId} no longer exists`);
+  async function runSteps(event: EventRecord): Promise<void> {
     for (const step of steps) {
       const signal = AbortSignal.timeout(settings.stepTimeoutMs);
       await Promise.race([
@@ -51,12 +62,31 @@ export function startWorker(store: Store, steps: readonly ProcessStep[], setting
     }
   }
 
+  /** Gives a held-back job back, due after `delayMs`, with no attempt counted. */
+  async function postpone(job: ClaimedJob, delayMs: number): Promise<void> {
+    const now = clock();
+    try {
+      if (!(await store.jobs.postpone(job, new Date(now.getTime() + delayMs), now))) log.warn({ jobId: job.id }, 'job lease lost before it was postponed; another worker has it');
+    } catch (err) {
+      // The lease runs out and the job is claimed again (that claim then counts an attempt).
+      log.warn({ jobId: job.id, err: (err as Error).message }, 'job not postponed');
+    }
+  }
+
   async function work(job: ClaimedJob): Promise<void> {
     const started = performance.now();
+    let event: EventRecord | null = null;
     let outcome: 'done' | 'retry' | 'dead' = 'done';
     let error = '';
     try {
-      await runSteps(job);
+      event = await store.events.get(job.eventId);
+      if (!event) throw new Error(`event ${job.eventId} no longer exists`);
+      const delayMs = throttle ? await throttle.delayMs(event) : 0;
+      if (delayMs > 0) {
+        await postpone(job, delayMs);
+        return;
+      }
+      await runSteps(event);
     } catch (err) {
       error = (err as Error).message || String(err);
       outcome = job.attempt >= settings.maxAttempts ? 'dead' : 'retry';
@@ -71,6 +101,13 @@ export function startWorker(store: Store, steps: readonly ProcessStep[], setting
     try {
       const kept = await store.jobs.finish(job, result, now);
       if (!kept) log.warn({ jobId: job.id }, 'job lease lost before it finished; another worker has it');
+      // Per event only when this outcome was recorded: with the lease lost, the worker holding it counts its own.
+      if (kept) {
+        const labels = { source: event?.sourceId ?? 'unknown', type: event?.type ?? 'unknown' };
+        if (outcome === 'done') metrics.webhooksProcessed.inc(labels);
+        else metrics.webhooksFailed.inc(labels);
+        if (outcome === 'dead') metrics.webhooksDead.inc(labels);
+      }
       metrics.jobsFinished.inc({ outcome });
       metrics.jobDuration.observe({ outcome }, (performance.now() - started) / 1000);
       if (outcome === 'dead') log.warn({ jobId: job.id, eventId: job.eventId, attempts: job.attempt, error }, 'job dead-lettered');

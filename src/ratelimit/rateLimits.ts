@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.ts';
 import { describeStep } from '../core/gcra.ts';
 import type { RateDecision, RatePolicy } from '../core/gcra.ts';
 import type { Metrics } from '../observe/metrics.ts';
-import type { ApiKeyRecord } from '../storage/store.ts';
+import type { ApiKeyRecord, SourceRecord } from '../storage/store.ts';
 import type { Limiter } from './limiter.ts';
 import { LimiterUnavailable } from './limiter.ts';
 
@@ -22,6 +22,13 @@ export interface RateLimits {
   forKey(key: ApiKeyRecord): Policy | undefined;
   /** One GCRA step for `identity`; `write` picks the default when the store is down. */
   check(policy: Policy, identity: string, write: boolean): LimitOutcome | Promise<LimitOutcome>;
+  /** The policy a source's deliveries are limited by; none unless the source names one (an unknown name is logged once and ignored). */
+  forSource(source: Pick<SourceRecord, 'id' | 'rateLimitPolicy'>): Policy | undefined;
+}
+
+/** The limiter identity of one source, shared by its reject and throttle modes. */
+export function sourceIdentity(sourceId: string): string {
+  return `source:${sourceId}`;
 }
 
 export function policiesFrom(config: Config): Map<string, Policy> {
@@ -76,6 +83,16 @@ export function createRateLimits(config: Config, limiter: Limiter, metrics: Metr
         (step) => decided(policy, step, nowUs),
         (err: unknown) => unavailable(policy, write, err),
       );
+    },
+    forSource(source) {
+      if (!source.rateLimitPolicy) return undefined;
+      const own = policies.get(source.rateLimitPolicy);
+      // Sources have no default policy: one whose policy left the configuration is not limited.
+      if (!own && !unknownWarned.has(source.rateLimitPolicy)) {
+        log.warn({ policy: source.rateLimitPolicy, sourceId: source.id }, 'source names an unknown rate-limit policy; not limited');
+        unknownWarned.add(source.rateLimitPolicy);
+      }
+      return own;
     },
   };
 }

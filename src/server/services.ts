@@ -1,3 +1,4 @@
+import { createWakeup } from '../queue/wakeup.ts';
 import { createHmac, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
@@ -69,6 +70,10 @@ export async function createServices(config: Config, options: ServiceOptions): P
     queue: () => store.jobs.depth(clock()),
   });
   const meter = createMeter(store.usage, clock, metrics, options.logger);
+  store.events.onIngestCommit((deliveries) => {
+    metrics.ingestCommits.inc();
+    metrics.ingestBatchSize.observe(deliveries);
+  });
   const flushTimer = setInterval(() => {
     meter.flush().catch((err: Error) => {
       metrics.usageFlushFailures.inc();
@@ -76,12 +81,15 @@ export async function createServices(config: Config, options: ServiceOptions): P
     });
   }, config.metering.flushIntervalMs);
   flushTimer.unref();
+  const newEvents = createWakeup();
   return {
     limiter,
     rateLimits: createRateLimits(config, limiter, metrics, clock, options.logger),
     meter,
     processSteps: options.processSteps ?? [],
+    newEvents,
     async close() {
+      newEvents.close();
       clearInterval(flushTimer);
       await meter.flush().catch((err: Error) => options.logger.error({ err: err.message, pending: meter.pendingDeltas() }, 'usage not written at shutdown'));
       await limiter.close();

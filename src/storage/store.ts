@@ -254,6 +254,20 @@ export interface EventStore {
    * and that event's id is returned. Enforced by a unique constraint.
    */
   ingest(event: NewEvent): Promise<{ eventId: string; duplicate: boolean }>;
+  /**
+   * Calls `listener` after each durable commit of ingested events with how many
+   * deliveries it carried (the ingest commit metrics): both adapters commit the
+   * deliveries of concurrent requests together (ingestBatcher.ts).
+   */
+  onIngestCommit(listener: (deliveries: number) => void): void;
+  /**
+   * Retention: sets the body to NULL on up to `limit` events received before
+   * `before` that are no longer pending (processed or dead), oldest first, in
+   * one short transaction; returns how many. Headers and history are kept.
+   */
+  deleteBodiesBefore(before: Date, limit: number): Promise<number>;
+  /** Deletes up to `limit` dedup records whose window ended at or before `now`; returns how many. */
+  deleteExpiredDedup(now: Date, limit: number): Promise<number>;
 }
 
 /** A job a worker holds: it must finish it (done, retry, dead) while its lease lasts. */
@@ -278,8 +292,89 @@ export interface JobStore {
   claim(options: { limit: number; leaseMs: number; now: Date }): Promise<ClaimedJob[]>;
   /** Records the attempt and its outcome; false when the lease was lost (another worker holds the job now). */
   finish(job: ClaimedJob, result: JobOutcome, now: Date): Promise<boolean>;
+  /**
+   * Gives the job back without counting the attempt (no attempt row, the
+   * attempt number restored), due again at `runAt`: for a job held back by its
+   * source's throttle. False when the lease was lost.
+   */
+  postpone(job: ClaimedJob, runAt: Date, now: Date): Promise<boolean>;
   /** Jobs ready or leased, and the age of the oldest due one, for the queue gauges. */
   depth(now: Date): Promise<{ ready: number; running: number; dead: number; oldestDueMs: number | null }>;
+}
+
+/** A named reader of the event stream (as Redis Streams consumer groups are). */
+export interface ConsumerGroupRecord {
+  id: string;
+  name: string;
+  /** Only this source's events; null for all sources. */
+  sourceId: string | null;
+  /** Event types, exact or `prefix.*`; empty for every type. */
+  types: string[];
+  /** Events received before this time are skipped (a group started "now" starts at its creation). */
+  startAt: Date;
+  visibilityTimeoutMs: number;
+  createdAt: Date;
+}
+
+export interface NewConsumerGroup {
+  id: string;
+  name: string;
+  sourceId: string | null;
+  types: string[];
+  /**
+   * `now`: past the newest event readable now, and received from now on (on
+   * PostgreSQL an event committed just before may not be readable yet); a time:
+   * events received from then on.
+   */
+  start: 'now' | Date;
+  visibilityTimeoutMs: number;
+  now: Date;
+}
+
+/** An event handed to a consumer: it is hidden from the group until `visibleAt`, unless acknowledged. */
+export interface LeasedEvent {
+  /** Proof of this lease for ack and nack: a later lease of the same event has another one. */
+  receipt: string;
+  /** How many times the group has handed this event out, this time included. */
+  deliveries: number;
+  visibleAt: Date;
+  event: EventRecord;
+}
+
+export interface LeaseRequest {
+  max: number;
+  /** Stop adding events once their bodies pass this many bytes (at least one is always handed out). */
+  maxBytes: number;
+  visibilityMs: number;
+  now: Date;
+}
+
+export interface ConsumerGroupStore {
+  /** Throws NameTakenError when the name is in use. */
+  create(group: NewConsumerGroup): Promise<ConsumerGroupRecord>;
+  /** By id (`cgr_…`) or name. */
+  find(idOrName: string): Promise<ConsumerGroupRecord | null>;
+  list(options: ListOptions): Promise<Page<ConsumerGroupRecord>>;
+  delete(id: string): Promise<boolean>;
+  /**
+   * Hands out up to `max` events: first those whose lease ran out or that were
+   * nacked (oldest first), then new ones past the group's cursor that match its
+   * filters. Concurrent leases of one group never get the same event.
+   */
+  lease(groupId: string, request: LeaseRequest): Promise<LeasedEvent[]>;
+  /** Forgets the leased events for good; returns the receipts that were current (stale ones are ignored). */
+  ack(groupId: string, receipts: string[]): Promise<string[]>;
+  /** Makes leased events visible again at `visibleAt`; returns the receipts that were current. */
+  nack(groupId: string, receipts: string[], visibleAt: Date): Promise<string[]>;
+  /** Events handed out and not acknowledged, and how many of them are leased right now. */
+  pending(groupId: string, now: Date): Promise<{ pending: number; leased: number }>;
+}
+
+export class NameTakenError extends Error {
+  constructor() {
+    super('name taken');
+    this.name = 'NameTakenError';
+  }
 }
 
 /** Requests and units to add to one key's, route's and day's count. */
@@ -340,6 +435,7 @@ export interface Store {
   readonly sources: SourceStore;
   readonly events: EventStore;
   readonly jobs: JobStore;
+  readonly consumerGroups: ConsumerGroupStore;
   readonly meta: MetaStore;
   /** Applies pending migrations; returns how many were applied. */
   migrate(): Promise<number>;

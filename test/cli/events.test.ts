@@ -19,8 +19,8 @@ test('events can be listed, read and replayed from the CLI', async (t) => {
 
   // The server's own worker processes it (no steps configured yet: processed at once).
   await waitFor(async () => (await runCliJson<{ status: string }>(['events', 'get', eventId], env)).status === 'processed', 10_000, 100);
-  const list = await runCliJson<{ data: { id: string; type: string }[] }>(['events', 'list', '--type', 'issues.*'], env);
-  assert.deepEqual(list.data.map((e) => [e.id, e.type]), [[eventId, 'issues.opened']]);
+  const list = await runCliJson<{ data: { id: string; type: string }[] }>(['events', 'list', '--type', 'github.issues.*'], env);
+  assert.deepEqual(list.data.map((e) => [e.id, e.type]), [[eventId, 'github.issues.opened']]);
 
   const shown = await runCli(['events', 'get', eventId], env);
   assert.equal(shown.code, 0, shown.stderr);
@@ -34,7 +34,7 @@ test('events can be listed, read and replayed from the CLI', async (t) => {
   await waitFor(async () => (await runCliJson<{ jobs: unknown[]; status: string }>(['events', 'get', eventId], env)).jobs.length === 2, 10_000, 100);
   await waitFor(async () => (await runCliJson<{ status: string }>(['events', 'get', eventId], env)).status === 'processed', 10_000, 100);
 
-  assert.deepEqual(await runCliJson(['events', 'replay-matching', '--status', 'processed', '--type', 'issues.*'], env), { replayed: 1 });
+  assert.deepEqual(await runCliJson(['events', 'replay-matching', '--status', 'processed', '--type', 'github.issues.*'], env), { replayed: 1 });
   const unfiltered = await runCli(['events', 'replay-matching'], env);
   assert.notEqual(unfiltered.code, 0);
   assert.match(unfiltered.stderr, /400 validation-failed/);

@@ -14,6 +14,8 @@ import { createLogger } from '../../src/server/logger.ts';
 import { createServices } from '../../src/server/services.ts';
 import { startWorker } from '../../src/queue/worker.ts';
 import type { ProcessStep, Worker } from '../../src/queue/worker.ts';
+import { startRetention } from '../../src/ingest/retention.ts';
+import type { RetentionSweeper } from '../../src/ingest/retention.ts';
 import { testClock } from './clock.ts';
 import type { TestClock } from './clock.ts';
 import { TEST_ENGINE, testStoreConfig } from './engine.ts';
@@ -88,9 +90,11 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
   const services = await createServices(config, { logger: createLogger('info', sink), clock, rootSecret: generateRootSecret(), processSteps: options.steps ?? [] });
   let app: FastifyInstance | null = null;
   let worker: Worker | null = null;
+  let retention: RetentionSweeper | null = null;
   // Cleaned up even when the app fails to start (a test may expect that).
   t.after(async () => {
     await worker?.stop();
+    await retention?.stop();
     await app?.close();
     await services.close();
     await storeConfig.cleanup();
@@ -100,7 +104,8 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
   if (!boot.created) throw new Error('fresh store was already bootstrapped');
   app = await buildApp(services);
   await app.ready();
-  worker = startWorker(services.store, services.processSteps, config.processing, clock, services.logger, services.metrics);
+  worker = startWorker(services.store, services.processSteps, config.processing, clock, services.logger, services.metrics, services.rateLimits);
+  retention = startRetention(services.store.events, config.retention, clock, services.logger, services.metrics);
 
   const request = async (method: string, url: string, opts: RequestOptions = {}): Promise<LightMyRequestResponse> => {
     const headers: Record<string, string> = { ...opts.headers };

@@ -50,7 +50,7 @@ test('a received event is processed by the steps, once, and its history shows th
   const { h, deliver } = await setup(t, [{ name: 'record', run: async (event) => void seen.push(`${event.id} ${event.type}`) }]);
   const id = await deliver({ action: 'opened', number: 7 }, 'd-1');
   const event = await until(h, id, (e) => e.status === 'processed');
-  assert.deepEqual(seen, [`${id} pull_request.opened`]);
+  assert.deepEqual(seen, [`${id} github.pull_request.opened`]);
   assert.equal(event.jobs.length, 1);
   assert.deepEqual(event.jobs[0]!.attempts.map((a) => [a.attempt, a.outcome]), [[1, 'done']]);
   assert.equal(event.bodyText, JSON.stringify({ action: 'opened', number: 7 }));
@@ -71,7 +71,12 @@ test('a failing step is retried with backoff, then dead-lettered with its last e
   ]);
   const listed = await h.get('/v1/events?status=dead');
   assert.deepEqual(listed.json<{ data: { id: string }[] }>().data.map((e) => e.id), [id]);
-  assert.match((await h.get('/metrics')).body, /portcullis_jobs_finished_total\{outcome="dead"\} 1/);
+  const metrics = (await h.get('/metrics')).body;
+  assert.match(metrics, /portcullis_jobs_finished_total\{outcome="dead"\} 1/);
+  // Per source and type: every failed attempt, and the dead letter.
+  assert.match(metrics, /^portcullis_webhooks_failed_total\{source="src_[0-9a-z]+",type="github\.pull_request\.closed"\} 3$/m);
+  assert.match(metrics, /^portcullis_webhooks_dead_total\{source="src_[0-9a-z]+",type="github\.pull_request\.closed"\} 1$/m);
+  assert.doesNotMatch(metrics, /^portcullis_webhooks_processed_total\{/m);
 
   failing = false;
   const replay = await h.post(`/v1/events/${id}/replay`);
@@ -80,6 +85,7 @@ test('a failing step is retried with backoff, then dead-lettered with its last e
   const processed = await until(h, id, (e) => e.status === 'processed');
   assert.equal(processed.jobs.length, 2);
   assert.deepEqual(processed.jobs.map((j) => j.status), ['dead', 'done']);
+  assert.match((await h.get('/metrics')).body, /^portcullis_webhooks_processed_total\{source="src_[0-9a-z]+",type="github\.pull_request\.closed"\} 1$/m);
   assert.equal((await h.get('/v1/events?status=dead')).json().data.length, 0);
 });
 
@@ -106,9 +112,9 @@ test('events are listed in arrival order, filtered by type prefix, source, statu
   const c = await deliver({ action: 'closed' }, 'l-3');
   const ids = async (query: string): Promise<string[]> => (await h.get(`/v1/events?${query}`)).json<{ data: { id: string }[] }>().data.map((e) => e.id);
   assert.deepEqual(await ids(''), [a, b, c]);
-  assert.deepEqual(await ids('type=pull_request.*'), [a, c]);
-  assert.deepEqual(await ids('type=push'), [b]);
-  assert.deepEqual(await ids('type=pull'), []);
+  assert.deepEqual(await ids('type=github.pull_request.*'), [a, c]);
+  assert.deepEqual(await ids('type=github.push'), [b]);
+  assert.deepEqual(await ids('type=github.pull'), []);
   const src = (await h.get('/v1/sources')).json<{ data: { id: string }[] }>().data[0]!.id;
   assert.deepEqual(await ids(`source=${src}`), [a, b, c]);
   assert.deepEqual(await ids('source=src_01jdx3m5a8q2v7k4r9t6w1y3zb'), []);
@@ -143,7 +149,7 @@ test('dead events can be replayed in bulk by filter; a filter is required', asyn
   failing = false;
   assertProblem(await h.post('/v1/events/replay', { body: {} }), 400, 'validation-failed');
   assertProblem(await h.post('/v1/events/replay', { body: { limit: 5 } }), 400, 'validation-failed');
-  const res = await h.post('/v1/events/replay', { body: { status: 'dead', type: 'pull_request.*' } });
+  const res = await h.post('/v1/events/replay', { body: { status: 'dead', type: 'github.pull_request.*' } });
   assert.equal(res.statusCode, 202, res.body);
   assert.deepEqual(res.json(), { replayed: 2 });
   await until(h, ids[0]!, (e) => e.status === 'processed');

@@ -51,15 +51,15 @@ test('a signed GitHub delivery is stored with its job and acknowledged; its rede
   assert.deepEqual(
     rows.map((r) => [r.type, r.delivery_id]),
     [
-      ['push', 'guid-1'],
-      ['ping', 'guid-2'],
+      ['github.push', 'guid-1'],
+      ['github.ping', 'guid-2'],
     ],
   );
   // The raw bytes, exactly as received.
   assert.equal(Buffer.from(rows[0]!.body).toString('utf8'), JSON.stringify({ ref: 'refs/heads/main', commits: [{ message: 'naïve ✓' }] }));
   const metrics = (await h.get('/metrics')).body;
-  assert.match(metrics, new RegExp(`portcullis_webhooks_received_total\\{source="${gh.id}",type="push"\\} 1`));
-  assert.match(metrics, new RegExp(`portcullis_webhooks_duplicates_total\\{source="${gh.id}",type="push"\\} 1`));
+  assert.match(metrics, new RegExp(`portcullis_webhooks_received_total\\{source="${gh.id}",type="github.push"\\} 1`));
+  assert.match(metrics, new RegExp(`portcullis_webhooks_duplicates_total\\{source="${gh.id}",type="github.push"\\} 1`));
 });
 
 test('concurrent copies of one delivery are stored exactly once', async (t) => {
@@ -156,7 +156,7 @@ test('Hugging Face deliveries are stored without the secret header; dedup on con
   assert.equal(first.statusCode, 200, first.body);
   assert.equal((await h.post(hf.url, { key: null, body, headers: { 'x-webhook-secret': 'hf-shared-secret' } })).json().duplicate, true);
   const [row] = await queryRows<{ type: string; headers: string | object }>(h, 'SELECT type, headers FROM events');
-  assert.equal(row!.type, 'repo.content.update');
+  assert.equal(row!.type, 'huggingface.repo.content.update');
   assert.ok(!JSON.stringify(row!.headers).includes('hf-shared-secret'));
   assertProblem(await h.post(hf.url, { key: null, body, headers: { 'x-webhook-secret': 'wrong' } }), 401, 'signature-invalid');
 });

@@ -20,7 +20,7 @@ export const LIMITER_UNAVAILABLE_RETRY_AFTER_S = 1;
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Headers for the decisions so far, or the problem that ends the request. */
-function applyOutcome(request: FastifyRequest, reply: FastifyReply, outcome: LimitOutcome, nowMs: number): void {
+export function applyOutcome(request: FastifyRequest, reply: FastifyReply, outcome: LimitOutcome, nowMs: number): void {
   if (outcome.kind === 'unavailable') {
     if (!outcome.failClosed) return;
     throw new Problem('rate-limiter-unavailable', { headers: { 'retry-after': String(LIMITER_UNAVAILABLE_RETRY_AFTER_S) }, extensions: { policy: outcome.policy.name } });

@@ -11,11 +11,11 @@ import { BulkReplayBody, BulkReplayResult, EventDetail, EventList, EventQuery, R
 const EXAMPLE_ID = 'evt_01jdx3m5a8q2v7k4r9t6w1y3zb';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function summary(e: EventRecord) {
+export function summary(e: EventRecord) {
   return { id: e.id, sourceId: e.sourceId, type: e.type, deliveryId: e.deliveryId, receivedAt: e.receivedAt.toISOString(), status: e.status };
 }
 
-function asText(body: Buffer): string | null {
+export function asText(body: Buffer): string | null {
   try {
     return utf8.decode(body);
   } catch {

@@ -4,9 +4,12 @@ import { Type } from 'typebox';
 import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
 import { openSecret } from '../../core/secretBox.ts';
+import { eventType } from '../../ingest/eventType.ts';
 import { verifierFor } from '../../ingest/verify/index.ts';
 import type { GenericHmacOptions, SourceType } from '../../ingest/verify/index.ts';
 import type { SourceRecord } from '../../storage/store.ts';
+import { sourceIdentity } from '../../ratelimit/rateLimits.ts';
+import { applyOutcome } from '../plugins/rateLimit.ts';
 import type { Services } from '../services.ts';
 import { problemResponses } from '../schemas/common.ts';
 
@@ -49,10 +52,11 @@ function secretsOf(services: Services, source: SourceRecord): string[] {
  * received, deduplicated, and committed durably with its processing job before
  * the 2xx. A duplicate within the source's window gets the same answer and is
  * not stored again. Providers see 401 for bad signatures, 413 over the limit,
- * 404 for an unknown source and 503 when the store is down (so they retry).
+ * 404 for an unknown source, 429 over the source's rate limit (reject mode) and
+ * 503 when the store is down (so they retry).
  */
 export async function registerInboundRoutes(app: FastifyInstance, services: Services): Promise<void> {
-  const { store, metrics, clock } = services;
+  const { store, metrics, clock, rateLimits } = services;
 
   await app.register(async (inbound) => {
     // Any content type, as a stream: the source's own limit applies while reading.
@@ -70,7 +74,7 @@ export async function registerInboundRoutes(app: FastifyInstance, services: Serv
         params: Type.Object({ source: Type.String({ minLength: 1, maxLength: 100 }) }),
         response: {
           200: Type.Object({ eventId: Type.String(), duplicate: Type.Boolean() }, { additionalProperties: false }),
-          ...problemResponses('not-found', 'signature-invalid', 'malformed-request', 'payload-too-large', 'store-unavailable'),
+          ...problemResponses('not-found', 'signature-invalid', 'malformed-request', 'payload-too-large', 'rate-limited', 'rate-limiter-unavailable', 'store-unavailable'),
         },
       },
       handler: async (request: FastifyRequest<{ Params: { source: string } }>, reply: FastifyReply) => {
@@ -100,11 +104,27 @@ export async function registerInboundRoutes(app: FastifyInstance, services: Serv
         }
         // Slack's url_verification is a handshake, not an event: answered, not stored.
         if (verdict.reply) return reply.type(verdict.reply.contentType).send(verdict.reply.body);
+        const type = eventType(source.type as SourceType, verdict.type);
+
+        // Limited only once the signature holds: a flood of unsigned or forged requests to a
+        // known URL then cannot spend the provider's budget and get its real deliveries refused.
+        // Reading and verifying an over-limit delivery costs little next to that (bodies are bounded).
+        // Throttled sources are not refused here: the worker slows their processing instead.
+        const policy = source.rateLimitMode === 'reject' ? rateLimits.forSource(source) : undefined;
+        if (policy) {
+          const checked = rateLimits.check(policy, sourceIdentity(source.id), true);
+          const outcome = checked instanceof Promise ? await checked : checked;
+          if (outcome.kind === 'decided' && !outcome.decision.allowed) {
+            metrics.webhooksRateLimited.inc({ source: source.id, mode: 'reject' });
+            request.log.info({ sourceId: source.id, policy: policy.name }, 'delivery refused: source over its rate limit');
+          }
+          applyOutcome(request, reply, outcome, clock().getTime());
+        }
 
         const result = await store.events.ingest({
           id: newId(ID_PREFIX.event),
           sourceId: source.id,
-          type: verdict.type,
+          type,
           deliveryId: verdict.deliveryId,
           dedupKey: verdict.dedupKey,
           headers,
@@ -113,9 +133,10 @@ export async function registerInboundRoutes(app: FastifyInstance, services: Serv
           dedupUntil: new Date(now.getTime() + source.dedupWindowSeconds * 1000),
           jobs: [{ id: newId(ID_PREFIX.job), kind: PROCESS_JOB }],
         });
-        (result.duplicate ? metrics.webhooksDuplicates : metrics.webhooksReceived).inc({ source: source.id, type: verdict.type });
+        if (!result.duplicate) services.newEvents.notify();
+        (result.duplicate ? metrics.webhooksDuplicates : metrics.webhooksReceived).inc({ source: source.id, type });
         metrics.ingestDuration.observe({ source: source.id }, (performance.now() - started) / 1000);
-        request.log.info({ sourceId: source.id, eventId: result.eventId, type: verdict.type, duplicate: result.duplicate }, 'delivery received');
+        request.log.info({ sourceId: source.id, eventId: result.eventId, type, duplicate: result.duplicate }, 'delivery received');
         return reply.code(200).send(result);
       },
     });

@@ -8,7 +8,7 @@ export const EventSummary = Type.Object(
   {
     id: Type.String({ examples: ['evt_01jdx3m5a8q2v7k4r9t6w1y3zb'] }),
     sourceId: Type.String(),
-    type: Type.String({ description: "The provider's event type, dot-separated.", examples: ['pull_request.opened'] }),
+    type: Type.String({ description: "The provider's event type under its namespace, dot-separated.", examples: ['github.pull_request.opened'] }),
     deliveryId: Type.Union([Type.String(), Type.Null()]),
     receivedAt: Timestamp,
     status: Status,
@@ -50,7 +50,7 @@ export const EventQuery = Type.Object(
   {
     ...ListQuery.properties,
     source: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'A source id.' })),
-    type: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+(\\.\\*)?$', maxLength: 200, description: 'Exact type, or a prefix with `.*` (`pull_request.*`).' })),
+    type: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+(\\.\\*)?$', maxLength: 200, description: 'Exact type, or a prefix with `.*` (`github.pull_request.*`).' })),
     status: Type.Optional(Status),
     from: Type.Optional(Type.String({ format: 'date-time', description: 'Received at or after.' })),
     to: Type.Optional(Type.String({ format: 'date-time', description: 'Received before.' })),

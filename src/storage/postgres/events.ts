@@ -1,9 +1,12 @@
 import type pg from 'pg';
-import type { EventRecord, EventStatus, EventStore } from '../store.ts';
+import type { EventRecord, EventStatus, EventStore, NewEvent } from '../store.ts';
 import { guardPg, inTransaction } from './store.ts';
 import { listPage } from './listPage.ts';
+import { createIngestBatcher } from '../ingestBatcher.ts';
+import { PG_INGEST_MAX_IN_FLIGHT, ingestBatch } from './ingestBatch.ts';
+import { createPostgresRetention } from './retention.ts';
 
-interface Row {
+export interface Row {
   seq: string;
   id: string;
   source_id: string;
@@ -16,7 +19,7 @@ interface Row {
   status: EventStatus;
 }
 
-function toRecord(row: Row): EventRecord {
+export function toRecord(row: Row): EventRecord {
   return {
     id: row.id,
     sourceId: row.source_id,
@@ -31,41 +34,14 @@ function toRecord(row: Row): EventRecord {
 }
 
 export function createPostgresEventStore(pool: pg.Pool): EventStore {
+  const ingestBatcher = createIngestBatcher({ commit: (events: NewEvent[]) => ingestBatch(pool, events), weigh: (e) => e.body.length, maxInFlight: PG_INGEST_MAX_IN_FLIGHT });
   return {
-    async ingest(e) {
-      return inTransaction(pool, async (client) => {
-        // Claims the dedup key, or takes over one whose window has passed; concurrent
-        // deliveries of the same key serialise on the primary key and only one claims it.
-        const claimed = await client.query(
-          `INSERT INTO event_dedup (source_id, dedup_key, event_id, expires_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (source_id, dedup_key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
-           WHERE event_dedup.expires_at <= $5
-           RETURNING event_id`,
-          [e.sourceId, e.dedupKey, e.id, e.dedupUntil, e.receivedAt],
-        );
-        if (claimed.rowCount === 0) {
-          const live = await client.query<{ event_id: string }>('SELECT event_id FROM event_dedup WHERE source_id = $1 AND dedup_key = $2', [e.sourceId, e.dedupKey]);
-          return { eventId: live.rows[0]!.event_id, duplicate: true };
-        }
-        await client.query('INSERT INTO events (id, source_id, type, delivery_id, dedup_key, headers, body, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
-          e.id,
-          e.sourceId,
-          e.type,
-          e.deliveryId,
-          e.dedupKey,
-          JSON.stringify(e.headers),
-          e.body,
-          e.receivedAt,
-        ]);
-        if (e.jobs.length > 0) {
-          await client.query(
-            `INSERT INTO jobs (id, event_id, kind, status, run_at, created_at, updated_at)
-             SELECT id, $2, kind, 'ready', $3, $3, $3 FROM unnest($1::text[], $4::text[]) AS j(id, kind)`,
-            [e.jobs.map((j) => j.id), e.id, e.receivedAt, e.jobs.map((j) => j.kind)],
-          );
-        }
-        return { eventId: e.id, duplicate: false };
-      });
+    // Concurrent deliveries share one transaction (see ../ingestBatcher.ts and ./ingestBatch.ts).
+    async ingest(event) {
+      return ingestBatcher.add(event);
+    },
+    onIngestCommit(listener) {
+      ingestBatcher.onCommit(listener);
     },
     async get(id) {
       return guardPg(async () => {
@@ -100,12 +76,13 @@ export function createPostgresEventStore(pool: pg.Pool): EventStore {
       const prefix = f.type?.endsWith('.*') ? f.type.slice(0, -1) : null;
       return listPage<Row, EventRecord>(pool, {
         table: 'events',
+        // Lists carry no bodies: not read at all.
+        columns: 'seq, txid, id, source_id, type, delivery_id, dedup_key, headers, received_at, status',
         where: `($4::text IS NULL OR source_id = $4) AND ($5::text IS NULL OR type = $5) AND ($6::text IS NULL OR starts_with(type, $6))
           AND ($7::text IS NULL OR status = $7) AND ($8::timestamptz IS NULL OR received_at >= $8) AND ($9::timestamptz IS NULL OR received_at < $9)`,
         params: [f.sourceId, prefix === null ? f.type : null, prefix, f.status, f.from, f.to],
         limit,
         cursor,
-        // Lists carry no bodies.
         map: (row) => toRecord({ ...row, body: null }),
       });
     },
@@ -138,5 +115,6 @@ export function createPostgresEventStore(pool: pg.Pool): EventStore {
         return true;
       });
     },
+    ...createPostgresRetention(pool),
   };
 }

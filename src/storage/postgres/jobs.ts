@@ -44,6 +44,17 @@ export function createPostgresJobStore(pool: pg.Pool): JobStore {
         return true;
       });
     },
+    async postpone(job, runAt, now) {
+      // The claim counted this attempt; giving the job back uncounted takes it off again.
+      return guardPg(async () => {
+        const changed = await pool.query(
+          `UPDATE jobs SET status = 'ready', attempts = attempts - 1, run_at = $1, lease_until = NULL, lease_token = NULL, updated_at = $2
+           WHERE id = $3 AND lease_token = $4 AND status = 'running'`,
+          [runAt, now, job.id, job.leaseToken],
+        );
+        return (changed.rowCount ?? 0) > 0;
+      });
+    },
     async depth(now) {
       return guardPg(async () => {
         const counts = await pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM jobs WHERE status IN ('ready', 'running', 'dead') GROUP BY status");

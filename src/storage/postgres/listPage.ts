@@ -12,12 +12,12 @@ import { guardPg } from './store.ts';
  * see ("late" rows, few: those of transactions then in flight).
  *
  * The table needs `seq` (identity) and `txid xid8 DEFAULT pg_current_xact_id()`
- * with an index on txid. `where` may add filters over the table's columns,
+ * with an index on txid. `columns` picks what to read (all by default); `where` may add filters over the table's columns,
  * using parameters from $4 on.
  */
 export async function listPage<Row extends { seq: string | number }, T>(
   db: Queryable,
-  opts: { table: string; where?: string; params?: unknown[]; limit: number; cursor: string | null; map: (row: Row) => T },
+  opts: { table: string; columns?: string; where?: string; params?: unknown[]; limit: number; cursor: string | null; map: (row: Row) => T },
 ): Promise<Page<T>> {
   let after = '0';
   let snapshot: string | null = null;
@@ -29,14 +29,15 @@ export async function listPage<Row extends { seq: string | number }, T>(
     after = c.s;
     snapshot = c.x;
   }
+  const columns = opts.columns ?? '*';
   const filter = opts.where ? `AND (${opts.where})` : '';
   const sql = `
     WITH late AS (
-      SELECT *, true AS late FROM ${opts.table}
+      SELECT ${columns}, true AS late FROM ${opts.table}
       WHERE $2::text IS NOT NULL AND seq <= $1::bigint
         AND txid >= pg_snapshot_xmin($2::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, $2::pg_snapshot) ${filter}
     ), regular AS (
-      SELECT *, false AS late FROM ${opts.table} WHERE seq > $1::bigint ${filter} ORDER BY seq LIMIT $3
+      SELECT ${columns}, false AS late FROM ${opts.table} WHERE seq > $1::bigint ${filter} ORDER BY seq LIMIT $3
     )
     SELECT *, pg_current_snapshot()::text AS snapshot FROM (SELECT * FROM late UNION ALL SELECT * FROM regular) page ORDER BY seq`;
   const res = await guardPg(() => db.query<Row & { late: boolean; snapshot: string }>(sql, [after, snapshot, opts.limit + 1, ...(opts.params ?? [])]));

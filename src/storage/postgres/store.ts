@@ -8,6 +8,7 @@ import { createPostgresUsageStore } from './usage.ts';
 import { createPostgresSourceStore } from './sources.ts';
 import { createPostgresEventStore } from './events.ts';
 import { createPostgresJobStore } from './jobs.ts';
+import { createPostgresConsumerGroupStore } from './consumerGroups.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long to wait for a pooled connection before the store counts as down. */
@@ -98,6 +99,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
     sources: createPostgresSourceStore(pool),
     events: createPostgresEventStore(pool),
     jobs: createPostgresJobStore(pool),
+    consumerGroups: createPostgresConsumerGroupStore(pool),
     meta: {
       async get(name) {
         return guardPg(async () => (await pool.query<{ value: string }>('SELECT value FROM store_meta WHERE name = $1', [name])).rows[0]?.value ?? null);

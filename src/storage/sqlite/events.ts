@@ -1,9 +1,12 @@
 import type { EventRecord, EventStatus, EventStore, JobHistory, NewEvent } from '../store.ts';
 import { afterSeq, seqPage } from './seqPage.ts';
+import { createIngestBatcher } from '../ingestBatcher.ts';
+import { sqliteIngestBatch } from './ingestBatch.ts';
+import { createSqliteRetention } from './retention.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache } from './store.ts';
 
-interface Row {
+export interface Row {
   seq: number;
   id: string;
   source_id: string;
@@ -16,7 +19,7 @@ interface Row {
   status: EventStatus;
 }
 
-function toRecord(row: Row): EventRecord {
+export function toRecord(row: Row): EventRecord {
   return {
     id: row.id,
     sourceId: row.source_id,
@@ -64,6 +67,7 @@ export function createSqliteEventStore(db: SqliteDb): EventStore {
     for (const j of e.jobs) job.run(j.id, e.id, j.kind, now, now, now);
     return { eventId: e.id, duplicate: false };
   });
+  const ingestBatch = createIngestBatcher({ commit: sqliteIngestBatch(db, ingestTx), weigh: (e: NewEvent) => e.body.length, maxInFlight: 1 });
 
   const replayTx = db.transaction((id: string, jobId: string, now: number) => {
     if (sql("UPDATE events SET status = 'pending' WHERE id = ?").run(id).changes === 0) return false;
@@ -72,8 +76,12 @@ export function createSqliteEventStore(db: SqliteDb): EventStore {
   });
 
   return {
+    // Concurrent deliveries share one IMMEDIATE transaction and one fsync (see ../ingestBatcher.ts).
     async ingest(event) {
-      return guard(() => ingestTx.immediate(event));
+      return ingestBatch.add(event);
+    },
+    onIngestCommit(listener) {
+      ingestBatch.onCommit(listener);
     },
     async get(id) {
       return guard(() => {
@@ -158,5 +166,6 @@ export function createSqliteEventStore(db: SqliteDb): EventStore {
           .immediate(),
       );
     },
+    ...createSqliteRetention(db),
   };
 }

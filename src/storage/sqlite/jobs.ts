@@ -53,6 +53,16 @@ export function createSqliteJobStore(db: SqliteDb): JobStore {
       const error = result.outcome === 'done' ? null : result.error;
       return guard(() => finishTx.immediate(job, status, runAt, error, now.getTime()));
     },
+    async postpone(job, runAt, now) {
+      // The claim counted this attempt; giving the job back uncounted takes it off again.
+      const changed = guard(() =>
+        sql(
+          `UPDATE jobs SET status = 'ready', attempts = attempts - 1, run_at = ?, lease_until = NULL, lease_token = NULL, updated_at = ?
+           WHERE id = ? AND lease_token = ? AND status = 'running'`,
+        ).run(runAt.getTime(), now.getTime(), job.id, job.leaseToken),
+      );
+      return changed.changes > 0;
+    },
     async depth(now) {
       return guard(() => {
         const counts = sql("SELECT status, count(*) AS n FROM jobs WHERE status IN ('ready', 'running', 'dead') GROUP BY status").all() as { status: string; n: number }[];

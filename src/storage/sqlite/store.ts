@@ -10,6 +10,7 @@ import { createSqliteUsageStore } from './usage.ts';
 import { createSqliteSourceStore } from './sources.ts';
 import { createSqliteEventStore } from './events.ts';
 import { createSqliteJobStore } from './jobs.ts';
+import { createSqliteConsumerGroupStore } from './consumerGroups.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long a writer waits for another process's lock before SQLITE_BUSY. */
@@ -42,6 +43,7 @@ export function openSqliteStore(path: string): Store {
     sources: createSqliteSourceStore(db),
     events: createSqliteEventStore(db),
     jobs: createSqliteJobStore(db),
+    consumerGroups: createSqliteConsumerGroupStore(db),
     meta: {
       async get(name) {
         return guard(() => (db.prepare('SELECT value FROM store_meta WHERE name = ?').get(name) as { value: string } | undefined)?.value ?? null);

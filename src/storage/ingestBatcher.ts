@@ -1,0 +1,131 @@
+/**
+ * Group commit for inbound events, shared by both adapters.
+ *
+ * Why: an inbound delivery is acknowledged only once it is durable, and a durable
+ * commit costs a disk flush (SQLite: an fsync per COMMIT in WAL with
+ * `synchronous=FULL`) or, on PostgreSQL, a transaction's round trips on a pooled
+ * connection. One transaction per request makes that cost the ceiling of inbound
+ * throughput. Instead, the deliveries of concurrent requests are queued and
+ * committed together: whatever arrived during one turn of the event loop goes in
+ * one transaction on the next (at most INGEST_BATCH_MAX deliveries or
+ * INGEST_BATCH_MAX_BYTES of bodies; more go in the next one), and while
+ * `maxInFlight` commits are running, new deliveries gather for the one after.
+ * A lone request waits one turn, nothing more: there is no timer.
+ *
+ * Invariants (the adapters' `commit` keeps the first two):
+ * - Items are written in arrival order in one transaction, and a later item sees
+ *   what an earlier one wrote, so dedup stays exact inside a batch.
+ * - `commit` returns only after its COMMIT did; each caller's promise settles after
+ *   that, so no delivery is acknowledged before it is durable.
+ * - A commit that throws rejects every caller in the batch (their providers get 503
+ *   and retry). An item `commit` reports as failed is rejected alone.
+ */
+
+/** The most deliveries one commit carries; more waiting go in the next commit. */
+export const INGEST_BATCH_MAX = 256;
+/** A batch is committed at once when its items weigh this much (bodies: a few large deliveries need no company). */
+export const INGEST_BATCH_MAX_BYTES = 8 * 1024 * 1024;
+
+export type BatchOutcome<O> = { ok: true; value: O } | { ok: false; error: unknown };
+
+export interface IngestBatcher<I, O> {
+  /** Resolves with the item's outcome once the transaction holding it is committed. */
+  add(item: I): Promise<O>;
+  /** Called after each commit with the number of items it carried (for the metrics). */
+  onCommit(listener: (items: number) => void): void;
+}
+
+interface Waiting<I, O> {
+  item: I;
+  bytes: number;
+  resolve(value: O): void;
+  reject(reason: unknown): void;
+}
+
+export interface IngestBatcherOptions<I, O> {
+  /** Writes the items in order in one transaction; one outcome per item, in order. */
+  commit(items: I[]): BatchOutcome<O>[] | Promise<BatchOutcome<O>[]>;
+  /** An item's size in bytes, for INGEST_BATCH_MAX_BYTES. */
+  weigh(item: I): number;
+  /**
+   * Commits that may run at once. While that many are running, new items wait and
+   * go together in the next one as soon as one finishes. Irrelevant for a
+   * synchronous `commit` (SQLite), whose commit ends before anything else runs.
+   */
+  maxInFlight: number;
+}
+
+export function createIngestBatcher<I, O>(options: IngestBatcherOptions<I, O>): IngestBatcher<I, O> {
+  const { commit, weigh, maxInFlight } = options;
+  let queue: Waiting<I, O>[] = [];
+  let queuedBytes = 0;
+  let inFlight = 0;
+  let scheduled = false;
+  const listeners: ((items: number) => void)[] = [];
+
+  /** The oldest items, up to the caps. */
+  const take = (): Waiting<I, O>[] => {
+    let n = 0;
+    let bytes = 0;
+    while (n < queue.length && n < INGEST_BATCH_MAX && (n === 0 || bytes + queue[n]!.bytes <= INGEST_BATCH_MAX_BYTES)) bytes += queue[n++]!.bytes;
+    const batch = n === queue.length ? queue : queue.slice(0, n);
+    queue = n === queue.length ? [] : queue.slice(n);
+    queuedBytes -= bytes;
+    return batch;
+  };
+
+  const commitBatch = async (batch: Waiting<I, O>[]): Promise<void> => {
+    let outcomes: BatchOutcome<O>[];
+    try {
+      outcomes = await commit(batch.map((w) => w.item));
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    batch.forEach((w, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) w.resolve(o.value);
+      else w.reject(o.error);
+    });
+    for (const listener of listeners) {
+      try {
+        listener(batch.length);
+      } catch {
+        // Metrics only: a failing listener must not reach the event loop.
+      }
+    }
+  };
+
+  const flush = (): void => {
+    while (inFlight < maxInFlight && queue.length > 0) {
+      const batch = take();
+      inFlight++;
+      void commitBatch(batch).finally(() => {
+        inFlight--;
+        // What arrived meanwhile goes in the next commit, at once.
+        flush();
+      });
+    }
+  };
+
+  return {
+    add(item) {
+      return new Promise<O>((resolve, reject) => {
+        const bytes = weigh(item);
+        queue.push({ item, bytes, resolve, reject });
+        queuedBytes += bytes;
+        if (queue.length >= INGEST_BATCH_MAX || queuedBytes >= INGEST_BATCH_MAX_BYTES) flush();
+        else if (!scheduled) {
+          scheduled = true;
+          setImmediate(() => {
+            scheduled = false;
+            flush();
+          });
+        }
+      });
+    },
+    onCommit(listener) {
+      listeners.push(listener);
+    },
+  };
+}
