@@ -14,6 +14,8 @@ import type {
 } from '../src/http/schemas/keys.ts';
 
 import type { UsageListQuery, UsageListResponse } from '../src/http/schemas/usage.ts';
+import type { CreateMessageRequest, CreatedMessageResponse, MessageDetailResponse, MessageListQuery, MessageListResponse } from '../src/http/schemas/messages.ts';
+import type { AttemptResponse, BulkRetryRequest, DeliveryDetailResponse, DeliveryListQuery, DeliveryListResponse, RecoverRequest, RetryResponse } from '../src/http/schemas/deliveries.ts';
 import type {
   ConsumerGroupDetailResponse,
   ConsumerGroupListResponse,
@@ -34,13 +36,26 @@ import type {
   SourceWithSecretResponse,
   UpdateSourceRequest,
 } from '../src/http/schemas/sources.ts';
+import type {
+  CreateEndpointRequest,
+  EndpointListResponse,
+  EndpointResponse,
+  EndpointWithSecretResponse,
+  RevealedEndpointSecretResponse,
+  RotateEndpointSecretRequest,
+  UpdateEndpointRequest,
+} from '../src/http/schemas/endpoints.ts';
 
 export type { ApiKey, ApiKeyList, ApiKeyWithSecret, CreateKeyRequest, RotateKeyRequest, UpdateKeyRequest, UsageListResponse, VerifyKeyRequest, VerifyKeyResponse };
 export type UsageOptions = Partial<UsageListQuery>;
 export type EventOptions = Partial<EventListQuery>;
+export type { AttemptResponse, CreateMessageRequest, CreatedMessageResponse, MessageDetailResponse, MessageListResponse, BulkRetryRequest, DeliveryDetailResponse, DeliveryListResponse, RecoverRequest, RetryResponse };
+export type MessageOptions = Partial<MessageListQuery>;
+export type DeliveryOptions = Partial<DeliveryListQuery>;
 export type { ConsumerGroupDetailResponse, ConsumerGroupListResponse, ConsumerGroupResponse, CreateConsumerGroupRequest, LeaseOptions, LeaseResponse, NackRequest, SettleResponse };
 export type { BulkReplayRequest, BulkReplayResponse, EventDetailResponse, EventListResponse, ReplayResponse };
 export type { CreateSourceRequest, RevealedSecretResponse, RotateSourceSecretRequest, SourceListResponse, SourceResponse, SourceWithSecretResponse, UpdateSourceRequest };
+export type { CreateEndpointRequest, EndpointListResponse, EndpointResponse, EndpointWithSecretResponse, RevealedEndpointSecretResponse, RotateEndpointSecretRequest, UpdateEndpointRequest };
 
 export interface Problem {
   type: string;
@@ -143,6 +158,22 @@ export class PortcullisClient {
       this.request('POST', `/v1/sources/${encodeURIComponent(id)}/rotate-secret`, body, options),
   };
 
+  readonly endpoints = {
+    create: (body: CreateEndpointRequest, options?: RequestOptions): Promise<EndpointWithSecretResponse> => this.request('POST', '/v1/endpoints', body, options),
+    list: (options: ListOptions = {}): Promise<EndpointListResponse> => this.request('GET', `/v1/endpoints${query(options)}`),
+    get: (id: string): Promise<EndpointResponse> => this.request('GET', `/v1/endpoints/${encodeURIComponent(id)}`),
+    update: (id: string, body: UpdateEndpointRequest): Promise<EndpointResponse> => this.request('PATCH', `/v1/endpoints/${encodeURIComponent(id)}`, body),
+    delete: (id: string): Promise<void> => this.request('DELETE', `/v1/endpoints/${encodeURIComponent(id)}`),
+    revealSecret: (id: string): Promise<RevealedEndpointSecretResponse> => this.request('POST', `/v1/endpoints/${encodeURIComponent(id)}/reveal-secret`),
+    /** Without a grace period given, the previous secret keeps signing beside the new one for 24 h. */
+    rotateSecret: (id: string, body: RotateEndpointSecretRequest = {}, options?: RequestOptions): Promise<EndpointWithSecretResponse> =>
+      this.request('POST', `/v1/endpoints/${encodeURIComponent(id)}/rotate-secret`, body, options),
+    /** Re-sends every dead delivery of the endpoint since a time. */
+    recover: (id: string, body: RecoverRequest, options?: RequestOptions): Promise<RetryResponse> => this.request('POST', `/v1/endpoints/${encodeURIComponent(id)}/recover`, body, options),
+    /** Sends a signed test event now and answers with the attempt. */
+    test: (id: string): Promise<AttemptResponse> => this.request('POST', `/v1/endpoints/${encodeURIComponent(id)}/test`),
+  };
+
   readonly events = {
     list: (options: EventOptions = {}): Promise<EventListResponse> => this.request('GET', `/v1/events${query(options)}`),
     get: (id: string): Promise<EventDetailResponse> => this.request('GET', `/v1/events/${encodeURIComponent(id)}`),
@@ -165,6 +196,19 @@ export class PortcullisClient {
       this.request('POST', `/v1/consumer-groups/${encodeURIComponent(idOrName)}/lease${query(options)}`, undefined, { timeoutMs: this.#timeoutMs + (options.wait ?? 0) * 1000 }),
     ack: (idOrName: string, receipts: string[]): Promise<SettleResponse> => this.request('POST', `/v1/consumer-groups/${encodeURIComponent(idOrName)}/ack`, { receipts }),
     nack: (idOrName: string, body: NackRequest): Promise<SettleResponse> => this.request('POST', `/v1/consumer-groups/${encodeURIComponent(idOrName)}/nack`, body),
+  };
+
+  readonly messages = {
+    create: (body: CreateMessageRequest, options?: RequestOptions): Promise<CreatedMessageResponse> => this.request('POST', '/v1/messages', body, options),
+    list: (options: MessageOptions = {}): Promise<MessageListResponse> => this.request('GET', `/v1/messages${query(options)}`),
+    get: (id: string): Promise<MessageDetailResponse> => this.request('GET', `/v1/messages/${encodeURIComponent(id)}`),
+  };
+
+  readonly deliveries = {
+    list: (options: DeliveryOptions = {}): Promise<DeliveryListResponse> => this.request('GET', `/v1/deliveries${query(options)}`),
+    get: (id: string): Promise<DeliveryDetailResponse> => this.request('GET', `/v1/deliveries/${encodeURIComponent(id)}`),
+    retry: (id: string, options?: RequestOptions): Promise<RetryResponse> => this.request('POST', `/v1/deliveries/${encodeURIComponent(id)}/retry`, undefined, options),
+    retryMatching: (filter: BulkRetryRequest, options?: RequestOptions): Promise<RetryResponse> => this.request('POST', '/v1/deliveries/retry', filter, options),
   };
 
   async *paginate<T>(list: (options: ListOptions) => Promise<{ data: T[]; nextCursor: string | null }>, limit = 250): AsyncGenerator<T> {

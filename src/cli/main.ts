@@ -8,6 +8,9 @@ import { registerUsageCommands } from './usage.ts';
 import { registerSourceCommands } from './sources.ts';
 import { registerEventCommands } from './events.ts';
 import { registerConsumerGroupCommands } from './consumerGroups.ts';
+import { registerMessageCommands } from './messages.ts';
+import { registerDeliveryCommands } from './deliveries.ts';
+import { registerEndpointCommands } from './endpoints.ts';
 
 export function buildProgram(): Command {
   const program = new Command('portcullis')
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   registerSourceCommands(program);
   registerEventCommands(program);
   registerConsumerGroupCommands(program);
+  registerMessageCommands(program);
+  registerDeliveryCommands(program);
+  registerEndpointCommands(program);
   registerUsageCommands(program);
   return program;
 }

@@ -86,6 +86,20 @@ export const ProcessingSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const DeliverySchema = Type.Object(
+  {
+    concurrency: Type.Integer({ default: 64, minimum: 1, maximum: 10_000, description: 'Deliveries a process attempts at once, over all endpoints.' }),
+    perEndpointConcurrency: Type.Integer({ default: 8, minimum: 1, maximum: 1000, description: 'Deliveries attempted at once to one endpoint, so a slow endpoint never takes the whole pool.' }),
+    leaseMs: Type.Integer({ default: 120_000, minimum: 1000, description: "How long a dispatcher holds a delivery (longer than any endpoint timeout); a crashed dispatcher's are retried after it." }),
+    pollMs: Type.Integer({ default: 200, minimum: 5, maximum: 60_000, description: 'How often an idle dispatcher looks for due deliveries.' }),
+    retryAfterMaxSeconds: Type.Integer({ default: 3600, minimum: 0, description: "Longest wait a receiver's Retry-After (on 429 and 503) can ask for." }),
+    disableAfterSeconds: Type.Integer({ default: 5 * 86_400, minimum: 0, description: 'An endpoint failing without a success for this long is disabled (0: never).' }),
+    disableAfterFailures: Type.Integer({ default: 0, minimum: 0, description: 'An endpoint failing this many attempts in a row is disabled (0: no such limit).' }),
+    responseBodyMaxBytes: Type.Integer({ default: 4096, minimum: 0, maximum: 65_536, description: "Bytes of a receiver's answer kept with the attempt; the rest is never read." }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const RetentionSchema = Type.Object(
   {
     bodyDays: Type.Integer({
@@ -134,6 +148,7 @@ export const ConfigSchema = Type.Object(
     proxy: ProxySchema,
     processing: ProcessingSchema,
     retention: RetentionSchema,
+    delivery: DeliverySchema,
     corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/*]+$' }), {
       default: [],
       description: 'Exact origins (`https://app.example.com`) browsers may call the API from. Empty: no CORS headers at all.',
@@ -150,6 +165,7 @@ export type Config = Static<typeof ConfigSchema>;
 export type RateLimitsConfig = Static<typeof RateLimitsSchema>;
 export type ProxyRouteConfig = Static<typeof ProxyRouteSchema>;
 export type RetentionConfig = Static<typeof RetentionSchema>;
+export type DeliveryConfig = Static<typeof DeliverySchema>;
 
 /** Settings whose values are never printed. */
 export const SECRET_SETTINGS = ['secretKey', 'databaseUrl', 'redisUrl'] as const;

@@ -8,6 +8,9 @@ export const ID_PREFIX = {
   event: 'evt',
   job: 'job',
   consumerGroup: 'cgr',
+  message: 'msg',
+  delivery: 'dlv',
+  endpoint: 'ep',
   request: 'req',
 } as const;
 

@@ -18,9 +18,12 @@ import { registerKeyRoutes } from './routes/keys.ts';
 import { registerKeyVerifyRoute } from './routes/keyVerify.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
 import { registerSourceRoutes } from './routes/sources.ts';
+import { registerEndpointRoutes } from './routes/endpoints.ts';
 import { registerInboundRoutes } from './routes/inbound.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerConsumerGroupRoutes } from './routes/consumerGroups.ts';
+import { registerMessageRoutes } from './routes/messages.ts';
+import { registerDeliveryRoutes } from './routes/deliveries.ts';
 import { registerProxyRoutes } from './routes/proxy.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import type { Services } from './services.ts';
@@ -131,6 +134,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         { name: 'inbound', description: 'Where providers deliver webhooks.' },
         { name: 'events', description: 'Inbound events, their processing history, and replay.' },
         { name: 'sources', description: 'Inbound webhook endpoints: provider protocol, secret (sealed at rest), dedup window, body limit.' },
+        { name: 'endpoints', description: 'Outbound webhook endpoints: URL (SSRF-checked), event-type and source filters, headers, limits, signing secret (sealed at rest).' },
         { name: 'usage', description: 'The metering ledger: requests and cost units per key, route and period.' },
         { name: 'system', description: 'Health, readiness and metrics.' },
       ],
@@ -151,6 +155,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await registerInboundRoutes(app, services);
   registerEventRoutes(app, services);
   registerConsumerGroupRoutes(app, services);
+  registerEndpointRoutes(app, services);
+  registerMessageRoutes(app, services);
+  registerDeliveryRoutes(app, services);
   await registerProxyRoutes(app, services);
   return app;
 }

@@ -9,7 +9,9 @@ import type { RateLimits } from '../ratelimit/rateLimits.ts';
 import type { Meter } from '../usage/meter.ts';
 import type { ProcessStep } from '../queue/worker.ts';
 import type { Wakeup } from '../queue/wakeup.ts';
+import type { SourceCache } from '../ingest/sourceCache.ts';
 import type { ScopeCatalog } from '../core/scopes.ts';
+import type { OutboundClient } from '../outbound/client.ts';
 
 /** Everything route handlers use, built once by `createServices`. */
 export interface Services {
@@ -35,6 +37,13 @@ export interface Services {
   processSteps: ProcessStep[];
   /** Notified when an event is stored, so consumer-group long polls answer at once. */
   newEvents: Wakeup;
+  /** Sources as `/in/` reads them, secrets unsealed; source routes clear it on every change. */
+  sourceCache: SourceCache;
+  /**
+   * The SSRF-guarded HTTP client for destinations API callers give (endpoint URLs):
+   * `ssrfAllow` applies. Endpoint routes check URLs with it; deliveries go through it.
+   */
+  outbound: OutboundClient;
   /** Writes pending usage, then closes the limiter and the store. */
   close(): Promise<void>;
 }

@@ -35,6 +35,10 @@ export interface Metrics {
   quotaExceeded: Counter;
   usageFlushFailures: Counter;
   consumerGroupEvents: Counter<'group' | 'action'>;
+  deliveryAttempts: Counter<'endpoint' | 'outcome'>;
+  deliveryAttemptDuration: Histogram<'endpoint'>;
+  deliveryEndToEnd: Histogram;
+  endpointsDisabled: Counter<'reason'>;
   /** The request counter and histogram bound to one method, route and status. */
   httpSeries(method: string, route: string, status: number): HttpSeries;
 }
@@ -239,6 +243,31 @@ export function createMetrics(sources: MetricSources): Metrics {
     quotaExceeded: new Counter({
       name: `${METRICS_PREFIX}quota_exceeded_total`,
       help: 'Requests refused (429 quota-exceeded) by their key\'s hard monthly quota.',
+      registers: [registry],
+    }),
+    deliveryAttempts: new Counter({
+      name: `${METRICS_PREFIX}delivery_attempts_total`,
+      help: 'Outbound delivery attempts by endpoint and outcome (succeeded, retry, dead; postponed ones are not attempts).',
+      labelNames: ['endpoint', 'outcome'],
+      registers: [registry],
+    }),
+    deliveryAttemptDuration: new Histogram({
+      name: `${METRICS_PREFIX}delivery_attempt_duration_seconds`,
+      help: 'Time from sending a delivery to the end of reading its (truncated) answer, by endpoint.',
+      labelNames: ['endpoint'],
+      buckets: HTTP_DURATION_BUCKETS_S,
+      registers: [registry],
+    }),
+    deliveryEndToEnd: new Histogram({
+      name: `${METRICS_PREFIX}delivery_end_to_end_seconds`,
+      help: 'Time from a message or event being routed to its successful delivery.',
+      buckets: [...HTTP_DURATION_BUCKETS_S, 30, 60, 300, 1800, 3600, 21_600, 86_400],
+      registers: [registry],
+    }),
+    endpointsDisabled: new Counter({
+      name: `${METRICS_PREFIX}endpoints_disabled_total`,
+      help: 'Endpoints disabled automatically, by reason (gone: answered 410; failing: failed too long).',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     consumerGroupEvents: new Counter({

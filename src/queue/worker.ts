@@ -12,7 +12,7 @@ import { createSourceThrottle } from './throttle.ts';
  */
 export interface ProcessStep {
   name: string;
-  run(event: EventRecord, signal: AbortSignal): Promise<void>;
+  run(event: EventRecord, signal: AbortSignal, job: { id: string }): Promise<void>;
 }
 
 export interface WorkerSettings {
@@ -52,11 +52,11 @@ export function startWorker(
   const inFlight = new Set<Promise<void>>();
   const throttle = rateLimits ? createSourceThrottle(store.sources, rateLimits, metrics, clock) : null;
 
-  async function runSteps(event: EventRecord): Promise<void> {
+  async function runSteps(event: EventRecord, job: ClaimedJob): Promise<void> {
     for (const step of steps) {
       const signal = AbortSignal.timeout(settings.stepTimeoutMs);
       await Promise.race([
-        step.run(event, signal),
+        step.run(event, signal, job),
         new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`step ${step.name} timed out after ${settings.stepTimeoutMs} ms`)), { once: true })),
       ]);
     }
@@ -86,7 +86,7 @@ export function startWorker(
         await postpone(job, delayMs);
         return;
       }
-      await runSteps(event);
+      await runSteps(event, job);
     } catch (err) {
       error = (err as Error).message || String(err);
       outcome = job.attempt >= settings.maxAttempts ? 'dead' : 'retry';

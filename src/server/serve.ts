@@ -6,8 +6,7 @@ import { buildApp } from '../http/app.ts';
 import type { Services } from '../http/services.ts';
 import { IDEMPOTENCY_TTL_MS } from '../http/plugins/idempotency.ts';
 import { bootstrap } from './bootstrap.ts';
-import { startWorker } from '../queue/worker.ts';
-import { startRetention } from '../ingest/retention.ts';
+import { startBackground } from './background.ts';
 import { createServices } from './services.ts';
 import type { ServiceOptions } from './services.ts';
 
@@ -89,8 +88,7 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
     redirectUrl = await listenOn(redirect, config.httpRedirectListen);
   }
 
-  const worker = startWorker(services.store, services.processSteps, config.processing, services.clock, log, services.metrics, services.rateLimits);
-  const retention = startRetention(services.store.events, config.retention, services.clock, log, services.metrics);
+  const background = startBackground(services, log);
 
   const sweep = setInterval(() => {
     services.store.idempotency
@@ -117,8 +115,7 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
         await Promise.race([Promise.all([server.close(), metrics?.close(), redirect?.close()]), timeout]);
         clearInterval(reap);
-        await worker.stop();
-        await retention.stop();
+        await background.stop();
         await services.close();
       })();
       return closing;

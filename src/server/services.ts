@@ -1,4 +1,6 @@
 import { createWakeup } from '../queue/wakeup.ts';
+import { createRouteStep } from '../delivery/router.ts';
+import { createSourceCache } from '../ingest/sourceCache.ts';
 import { createHmac, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
@@ -15,6 +17,8 @@ import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import type { Services } from '../http/services.ts';
 import { resolveRootSecret } from './rootSecret.ts';
+import { createOutboundClient } from '../outbound/client.ts';
+import type { Resolver } from '../outbound/ssrf.ts';
 
 export interface ServiceOptions {
   logger: Logger;
@@ -25,6 +29,8 @@ export interface ServiceOptions {
   rootSecret?: string;
   /** Processing steps for inbound events (tests inject failing ones). */
   processSteps?: ProcessStep[];
+  /** Resolves host names for the outbound client's SSRF guard (tests inject one: there is no DNS here). */
+  resolver?: Resolver;
 }
 
 /** Marks which root secret a store was initialised with, without revealing it. */
@@ -82,17 +88,22 @@ export async function createServices(config: Config, options: ServiceOptions): P
   }, config.metering.flushIntervalMs);
   flushTimer.unref();
   const newEvents = createWakeup();
+  const outbound = createOutboundClient({ allow: config.ssrfAllow, ...(options.resolver ? { resolver: options.resolver } : {}) });
   return {
     limiter,
     rateLimits: createRateLimits(config, limiter, metrics, clock, options.logger),
     meter,
-    processSteps: options.processSteps ?? [],
+    // Routing to endpoints first; the steps given (tests' ones) after it.
+    processSteps: [createRouteStep(store, clock), ...(options.processSteps ?? [])],
     newEvents,
+    sourceCache: createSourceCache(store.sources, secretsEncryptionKey),
+    outbound,
     async close() {
       newEvents.close();
       clearInterval(flushTimer);
       await meter.flush().catch((err: Error) => options.logger.error({ err: err.message, pending: meter.pendingDeltas() }, 'usage not written at shutdown'));
       await limiter.close();
+      await outbound.close();
       await store.close();
     },
     config,

@@ -1,4 +1,5 @@
 import type { Page } from '../core/cursor.ts';
+import type { DeliveryStore, EndpointStore, MessageStore } from './deliveryStore.ts';
 
 /**
  * Store contract. Glossary:
@@ -257,7 +258,7 @@ export interface EventStore {
   /**
    * Calls `listener` after each durable commit of ingested events with how many
    * deliveries it carried (the ingest commit metrics): both adapters commit the
-   * deliveries of concurrent requests together (ingestBatcher.ts).
+   * deliveries of concurrent requests together (groupCommit.ts).
    */
   onIngestCommit(listener: (deliveries: number) => void): void;
   /**
@@ -436,6 +437,9 @@ export interface Store {
   readonly events: EventStore;
   readonly jobs: JobStore;
   readonly consumerGroups: ConsumerGroupStore;
+  readonly endpoints: EndpointStore;
+  readonly messages: MessageStore;
+  readonly deliveries: DeliveryStore;
   readonly meta: MetaStore;
   /** Applies pending migrations; returns how many were applied. */
   migrate(): Promise<number>;

@@ -12,10 +12,10 @@ import type { Services } from '../../src/http/services.ts';
 import { bootstrap } from '../../src/server/bootstrap.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createServices } from '../../src/server/services.ts';
-import { startWorker } from '../../src/queue/worker.ts';
-import type { ProcessStep, Worker } from '../../src/queue/worker.ts';
-import { startRetention } from '../../src/ingest/retention.ts';
-import type { RetentionSweeper } from '../../src/ingest/retention.ts';
+import type { ProcessStep } from '../../src/queue/worker.ts';
+import { startBackground } from '../../src/server/background.ts';
+import type { Background } from '../../src/server/background.ts';
+import type { Resolver } from '../../src/outbound/ssrf.ts';
 import { testClock } from './clock.ts';
 import type { TestClock } from './clock.ts';
 import { TEST_ENGINE, testStoreConfig } from './engine.ts';
@@ -59,6 +59,8 @@ export interface HarnessOptions {
   clock?: TestClock;
   /** Processing steps for inbound events; a worker runs them in the background. */
   steps?: ProcessStep[];
+  /** Resolves host names for the SSRF guard of `services.outbound`; the system resolver by default (there is no DNS here). */
+  resolver?: Resolver;
 }
 
 /**
@@ -87,14 +89,12 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
     },
   });
   const clock = options.clock ?? testClock();
-  const services = await createServices(config, { logger: createLogger('info', sink), clock, rootSecret: generateRootSecret(), processSteps: options.steps ?? [] });
+  const services = await createServices(config, { logger: createLogger('info', sink), clock, rootSecret: generateRootSecret(), processSteps: options.steps ?? [], ...(options.resolver ? { resolver: options.resolver } : {}) });
   let app: FastifyInstance | null = null;
-  let worker: Worker | null = null;
-  let retention: RetentionSweeper | null = null;
+  let background: Background | null = null;
   // Cleaned up even when the app fails to start (a test may expect that).
   t.after(async () => {
-    await worker?.stop();
-    await retention?.stop();
+    await background?.stop();
     await app?.close();
     await services.close();
     await storeConfig.cleanup();
@@ -104,8 +104,7 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
   if (!boot.created) throw new Error('fresh store was already bootstrapped');
   app = await buildApp(services);
   await app.ready();
-  worker = startWorker(services.store, services.processSteps, config.processing, clock, services.logger, services.metrics, services.rateLimits);
-  retention = startRetention(services.store.events, config.retention, clock, services.logger, services.metrics);
+  background = startBackground(services, services.logger);
 
   const request = async (method: string, url: string, opts: RequestOptions = {}): Promise<LightMyRequestResponse> => {
     const headers: Record<string, string> = { ...opts.headers };

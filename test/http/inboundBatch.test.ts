@@ -1,4 +1,4 @@
-// Group commit of inbound deliveries (src/storage/ingestBatcher.ts): concurrent
+// Group commit of inbound deliveries (src/storage/groupCommit.ts): concurrent
 // requests share durable commits, dedup stays exact inside a batch, and a batch
 // that cannot commit is refused as a whole.
 import assert from 'node:assert/strict';

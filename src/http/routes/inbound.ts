@@ -3,11 +3,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
-import { openSecret } from '../../core/secretBox.ts';
 import { eventType } from '../../ingest/eventType.ts';
 import { verifierFor } from '../../ingest/verify/index.ts';
 import type { GenericHmacOptions, SourceType } from '../../ingest/verify/index.ts';
-import type { SourceRecord } from '../../storage/store.ts';
+import type { ReceivingSource } from '../../ingest/sourceCache.ts';
 import { sourceIdentity } from '../../ratelimit/rateLimits.ts';
 import { applyOutcome } from '../plugins/rateLimit.ts';
 import type { Services } from '../services.ts';
@@ -39,12 +38,9 @@ function readLimited(stream: Readable, limit: number): Promise<Buffer | null> {
   });
 }
 
-function secretsOf(services: Services, source: SourceRecord): string[] {
-  const secrets = [openSecret(services.secretsKey, source.secretSealed, source.id)];
-  if (source.previousSecretSealed && source.previousSecretExpiresAt && source.previousSecretExpiresAt > services.clock()) {
-    secrets.push(openSecret(services.secretsKey, source.previousSecretSealed, source.id));
-  }
-  return secrets;
+function secretsOf(source: ReceivingSource, now: Date): string[] {
+  const expires = source.record.previousSecretExpiresAt;
+  return source.previousSecret !== null && expires !== null && expires > now ? [source.secret, source.previousSecret] : [source.secret];
 }
 
 /**
@@ -79,8 +75,9 @@ export async function registerInboundRoutes(app: FastifyInstance, services: Serv
       },
       handler: async (request: FastifyRequest<{ Params: { source: string } }>, reply: FastifyReply) => {
         const started = performance.now();
-        const source = await store.sources.find(request.params.source);
-        if (!source) throw new Problem('not-found', { detail: `no source ${request.params.source}` });
+        const receiving = await services.sourceCache.get(request.params.source);
+        if (!receiving) throw new Problem('not-found', { detail: `no source ${request.params.source}` });
+        const source = receiving.record;
         const tooLarge = (): Problem => {
           metrics.webhooksRejected.inc({ source: source.id, reason: 'too-large' });
           // The rest of the body is not read: close the connection after the answer.
@@ -95,7 +92,7 @@ export async function registerInboundRoutes(app: FastifyInstance, services: Serv
         for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !NOT_KEPT.has(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
         const verify = verifierFor(source.type as SourceType, (source.generic ?? undefined) as GenericHmacOptions | undefined);
         const now = clock();
-        const verdict = verify({ headers: { ...headers, 'x-webhook-secret': request.headers['x-webhook-secret'] as string | undefined }, body }, { secrets: secretsOf(services, source), now });
+        const verdict = verify({ headers: { ...headers, 'x-webhook-secret': request.headers['x-webhook-secret'] as string | undefined }, body }, { secrets: secretsOf(receiving, now), now });
         if (!verdict.ok) {
           metrics.webhooksRejected.inc({ source: source.id, reason: verdict.reason });
           request.log.info({ sourceId: source.id, reason: verdict.reason }, 'delivery refused');

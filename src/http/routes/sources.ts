@@ -167,6 +167,7 @@ export function registerSourceRoutes(app: FastifyInstance, services: Services): 
       const patch: SourcePatch = { ...body, rateLimitMode: body.rateLimitMode as SourcePatch['rateLimitMode'] };
       try {
         const source = await store.sources.update(existing.id, patch, clock());
+        services.sourceCache.clear();
         if (!source) throw notFound(request.params.id);
         request.log.info({ event: 'source.updated', sourceId: source.id, fields: Object.keys(body) }, 'source updated');
         return present(source);
@@ -190,6 +191,7 @@ export function registerSourceRoutes(app: FastifyInstance, services: Services): 
     handler: async (request, reply) => {
       const source = await load(request.params.id);
       if (!(await store.sources.delete(source.id))) throw notFound(request.params.id);
+      services.sourceCache.clear();
       request.log.info({ event: 'source.deleted', sourceId: source.id }, 'source deleted');
       return reply.code(204).send(null);
     },
@@ -245,6 +247,7 @@ export function registerSourceRoutes(app: FastifyInstance, services: Services): 
         now,
       });
       if (!rotated) throw notFound(request.params.id);
+      services.sourceCache.clear();
       request.log.info({ event: 'source.secret.rotated', sourceId: source.id, gracePeriodSeconds: grace }, 'source secret rotated');
       return { ...present(rotated), secret };
     },

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { EventRecord, EventStatus, EventStore, NewEvent } from '../store.ts';
 import { guardPg, inTransaction } from './store.ts';
 import { listPage } from './listPage.ts';
-import { createIngestBatcher } from '../ingestBatcher.ts';
+import { createGroupCommit } from '../groupCommit.ts';
 import { PG_INGEST_MAX_IN_FLIGHT, ingestBatch } from './ingestBatch.ts';
 import { createPostgresRetention } from './retention.ts';
 
@@ -34,9 +34,9 @@ export function toRecord(row: Row): EventRecord {
 }
 
 export function createPostgresEventStore(pool: pg.Pool): EventStore {
-  const ingestBatcher = createIngestBatcher({ commit: (events: NewEvent[]) => ingestBatch(pool, events), weigh: (e) => e.body.length, maxInFlight: PG_INGEST_MAX_IN_FLIGHT });
+  const ingestBatcher = createGroupCommit({ commit: (events: NewEvent[]) => ingestBatch(pool, events), weigh: (e) => e.body.length, maxInFlight: PG_INGEST_MAX_IN_FLIGHT });
   return {
-    // Concurrent deliveries share one transaction (see ../ingestBatcher.ts and ./ingestBatch.ts).
+    // Concurrent deliveries share one transaction (see ../groupCommit.ts and ./ingestBatch.ts).
     async ingest(event) {
       return ingestBatcher.add(event);
     },

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { BatchOutcome } from '../ingestBatcher.ts';
+import type { BatchOutcome } from '../groupCommit.ts';
 import type { NewEvent } from '../store.ts';
 import { inTransaction } from './store.ts';
 
@@ -14,7 +14,7 @@ type Ingested = { eventId: string; duplicate: boolean };
 export const PG_INGEST_MAX_IN_FLIGHT = 2;
 
 /**
- * The commit step of PostgreSQL's group commit (see ../ingestBatcher.ts): a batch
+ * The commit step of PostgreSQL's group commit (see ../groupCommit.ts): a batch
  * of deliveries in one transaction of at most six statements (BEGIN, claim the
  * keys, look up the live ones, insert the events, insert the jobs, COMMIT),
  * whatever its size.

@@ -9,6 +9,9 @@ import { createPostgresSourceStore } from './sources.ts';
 import { createPostgresEventStore } from './events.ts';
 import { createPostgresJobStore } from './jobs.ts';
 import { createPostgresConsumerGroupStore } from './consumerGroups.ts';
+import { createPostgresEndpointStore } from './endpoints.ts';
+import { createPostgresMessageStore } from './messages.ts';
+import { createPostgresDeliveryStore } from './deliveries.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long to wait for a pooled connection before the store counts as down. */
@@ -100,6 +103,9 @@ export function openPostgresStore(options: PostgresOptions): Store {
     events: createPostgresEventStore(pool),
     jobs: createPostgresJobStore(pool),
     consumerGroups: createPostgresConsumerGroupStore(pool),
+    endpoints: createPostgresEndpointStore(pool),
+    messages: createPostgresMessageStore(pool),
+    deliveries: createPostgresDeliveryStore(pool),
     meta: {
       async get(name) {
         return guardPg(async () => (await pool.query<{ value: string }>('SELECT value FROM store_meta WHERE name = $1', [name])).rows[0]?.value ?? null);

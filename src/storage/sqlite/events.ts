@@ -1,7 +1,7 @@
 import type { EventRecord, EventStatus, EventStore, JobHistory, NewEvent } from '../store.ts';
 import { afterSeq, seqPage } from './seqPage.ts';
-import { createIngestBatcher } from '../ingestBatcher.ts';
-import { sqliteIngestBatch } from './ingestBatch.ts';
+import { createGroupCommit } from '../groupCommit.ts';
+import { sqliteGroupCommit } from './groupCommit.ts';
 import { createSqliteRetention } from './retention.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache } from './store.ts';
@@ -67,7 +67,7 @@ export function createSqliteEventStore(db: SqliteDb): EventStore {
     for (const j of e.jobs) job.run(j.id, e.id, j.kind, now, now, now);
     return { eventId: e.id, duplicate: false };
   });
-  const ingestBatch = createIngestBatcher({ commit: sqliteIngestBatch(db, ingestTx), weigh: (e: NewEvent) => e.body.length, maxInFlight: 1 });
+  const ingestBatch = createGroupCommit({ commit: sqliteGroupCommit(db, ingestTx), weigh: (e: NewEvent) => e.body.length, maxInFlight: 1 });
 
   const replayTx = db.transaction((id: string, jobId: string, now: number) => {
     if (sql("UPDATE events SET status = 'pending' WHERE id = ?").run(id).changes === 0) return false;
@@ -76,7 +76,7 @@ export function createSqliteEventStore(db: SqliteDb): EventStore {
   });
 
   return {
-    // Concurrent deliveries share one IMMEDIATE transaction and one fsync (see ../ingestBatcher.ts).
+    // Concurrent deliveries share one IMMEDIATE transaction and one fsync (see ../groupCommit.ts).
     async ingest(event) {
       return ingestBatch.add(event);
     },

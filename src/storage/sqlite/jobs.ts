@@ -1,10 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { ClaimedJob, JobStore } from '../store.ts';
+import { createGroupCommit } from '../groupCommit.ts';
+import { sqliteGroupCommit } from './groupCommit.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache } from './store.ts';
 
 /** The event's status a job's new status implies. */
 const EVENT_STATUS: Record<string, string> = { done: 'processed', ready: 'pending', dead: 'dead' };
+
+interface Finish {
+  job: ClaimedJob;
+  status: string;
+  runAt: number | null;
+  error: string | null;
+  now: number;
+}
 
 interface Row {
   id: string;
@@ -40,6 +50,12 @@ export function createSqliteJobStore(db: SqliteDb): JobStore {
     return true;
   });
 
+  const finishes = createGroupCommit({
+    commit: sqliteGroupCommit(db, (f: Finish) => finishTx(f.job, f.status, f.runAt, f.error, f.now)),
+    weigh: () => 0,
+    maxInFlight: 1,
+  });
+
   return {
     async claim({ limit, leaseMs, now }) {
       // One token per claim: each job's lease is its own row's token.
@@ -51,7 +67,8 @@ export function createSqliteJobStore(db: SqliteDb): JobStore {
       const status = result.outcome === 'retry' ? 'ready' : result.outcome;
       const runAt = result.outcome === 'retry' ? result.runAt.getTime() : null;
       const error = result.outcome === 'done' ? null : result.error;
-      return guard(() => finishTx.immediate(job, status, runAt, error, now.getTime()));
+      // Outcomes of jobs finishing together share one transaction and one fsync.
+      return finishes.add({ job, status, runAt, error, now: now.getTime() });
     },
     async postpone(job, runAt, now) {
       // The claim counted this attempt; giving the job back uncounted takes it off again.

@@ -11,6 +11,9 @@ import { createSqliteSourceStore } from './sources.ts';
 import { createSqliteEventStore } from './events.ts';
 import { createSqliteJobStore } from './jobs.ts';
 import { createSqliteConsumerGroupStore } from './consumerGroups.ts';
+import { createSqliteEndpointStore } from './endpoints.ts';
+import { createSqliteMessageStore } from './messages.ts';
+import { createSqliteDeliveryStore } from './deliveries.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long a writer waits for another process's lock before SQLITE_BUSY. */
@@ -44,6 +47,9 @@ export function openSqliteStore(path: string): Store {
     events: createSqliteEventStore(db),
     jobs: createSqliteJobStore(db),
     consumerGroups: createSqliteConsumerGroupStore(db),
+    endpoints: createSqliteEndpointStore(db),
+    messages: createSqliteMessageStore(db),
+    deliveries: createSqliteDeliveryStore(db),
     meta: {
       async get(name) {
         return guard(() => (db.prepare('SELECT value FROM store_meta WHERE name = ?').get(name) as { value: string } | undefined)?.value ?? null);

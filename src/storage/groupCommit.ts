@@ -1,5 +1,6 @@
 /**
- * Group commit for inbound events, shared by both adapters.
+ * Group commit, shared by both adapters: inbound events (and, on SQLite, job
+ * outcomes, for the same reason).
  *
  * Why: an inbound delivery is acknowledged only once it is durable, and a durable
  * commit costs a disk flush (SQLite: an fsync per COMMIT in WAL with
@@ -28,7 +29,7 @@ export const INGEST_BATCH_MAX_BYTES = 8 * 1024 * 1024;
 
 export type BatchOutcome<O> = { ok: true; value: O } | { ok: false; error: unknown };
 
-export interface IngestBatcher<I, O> {
+export interface GroupCommit<I, O> {
   /** Resolves with the item's outcome once the transaction holding it is committed. */
   add(item: I): Promise<O>;
   /** Called after each commit with the number of items it carried (for the metrics). */
@@ -42,7 +43,7 @@ interface Waiting<I, O> {
   reject(reason: unknown): void;
 }
 
-export interface IngestBatcherOptions<I, O> {
+export interface GroupCommitOptions<I, O> {
   /** Writes the items in order in one transaction; one outcome per item, in order. */
   commit(items: I[]): BatchOutcome<O>[] | Promise<BatchOutcome<O>[]>;
   /** An item's size in bytes, for INGEST_BATCH_MAX_BYTES. */
@@ -55,7 +56,7 @@ export interface IngestBatcherOptions<I, O> {
   maxInFlight: number;
 }
 
-export function createIngestBatcher<I, O>(options: IngestBatcherOptions<I, O>): IngestBatcher<I, O> {
+export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): GroupCommit<I, O> {
   const { commit, weigh, maxInFlight } = options;
   let queue: Waiting<I, O>[] = [];
   let queuedBytes = 0;

@@ -1,9 +1,9 @@
-import type { BatchOutcome } from '../ingestBatcher.ts';
+import type { BatchOutcome } from '../groupCommit.ts';
 import type { SqliteDb } from './store.ts';
 import { guard } from './store.ts';
 
 /**
- * The commit step of SQLite's group commit (see ../ingestBatcher.ts): the whole
+ * The commit step of SQLite's group commit (see ../groupCommit.ts): the whole
  * batch in one IMMEDIATE transaction, so one fsync for all of it instead of one
  * per delivery. `write` must be a better-sqlite3 transaction function: called
  * inside the batch's transaction it runs in its own savepoint, so an item that
@@ -11,7 +11,7 @@ import { guard } from './store.ts';
  * error that ends the whole transaction (I/O, busy, closed connection) or a
  * failed COMMIT throws, and every caller of the batch is rejected.
  */
-export function sqliteIngestBatch<I, O>(db: SqliteDb, write: (item: I) => O): (items: I[]) => BatchOutcome<O>[] {
+export function sqliteGroupCommit<I, O>(db: SqliteDb, write: (item: I) => O): (items: I[]) => BatchOutcome<O>[] {
   const writeAll = db.transaction((items: I[]): BatchOutcome<O>[] =>
     items.map((item) => {
       try {

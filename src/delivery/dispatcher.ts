@@ -1,0 +1,200 @@
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { DeliveryConfig } from '../config/schema.ts';
+import { nextRetryDelayMs, retryAfterMs } from '../core/retrySchedule.ts';
+import { openSecret } from '../core/secretBox.ts';
+import { gcraStep } from '../core/gcra.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import type { OutboundClient } from '../outbound/client.ts';
+import type { ClaimedDelivery, DeliveryOutcome, EndpointRecord } from '../storage/deliveryStore.ts';
+import type { Store } from '../storage/store.ts';
+import { sendAttempt } from './attempt.ts';
+import { publish } from './router.ts';
+
+export interface DispatcherOptions {
+  store: Store;
+  client: OutboundClient;
+  settings: DeliveryConfig;
+  /** Seconds before each attempt, unless the endpoint has its own. */
+  retrySchedule: readonly number[];
+  secretsKey: KeyObject;
+  clock: () => Date;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export interface Dispatcher {
+  stop(): Promise<void>;
+}
+
+/** The secrets an attempt is signed with: the current one, and during a rotation's grace period the previous one too. */
+export function signingSecrets(endpoint: EndpointRecord, secretsKey: KeyObject, now: Date): string[] {
+  const secrets = [openSecret(secretsKey, endpoint.secretSealed, endpoint.id)];
+  if (endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now) {
+    secrets.push(openSecret(secretsKey, endpoint.previousSecretSealed, endpoint.id));
+  }
+  return secrets;
+}
+
+/**
+ * Claims due deliveries with a lease and attempts them, a pool of
+ * `concurrency` at once and at most `perEndpointConcurrency` per endpoint, so one
+ * slow endpoint never holds the others up. Each attempt is signed afresh;
+ * failures are retried on the schedule (with jitter, and no sooner than a
+ * Retry-After asks), then dead-lettered. An endpoint answering 410, or failing
+ * too long, is disabled and that is announced as a `portcullis.endpoint.disabled`
+ * message.
+ */
+export function startDispatcher(o: DispatcherOptions): Dispatcher {
+  const { store, settings, clock, log, metrics } = o;
+  const perEndpoint = new Map<string, number>();
+  /** GCRA state per rate-limited endpoint: the theoretical arrival time, in ms. */
+  const rateState = new Map<string, number>();
+  const inFlight = new Set<Promise<void>>();
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+
+  const busy = (): string[] => [...perEndpoint].filter(([, n]) => n >= settings.perEndpointConcurrency).map(([id]) => id);
+
+  /** Over its deliveries-per-second limit: how long until the next one may go. */
+  function rateDelayMs(endpoint: EndpointRecord, now: number): number {
+    if (endpoint.rateLimitPerSecond === null) return 0;
+    const interval = 1e6 / endpoint.rateLimitPerSecond;
+    const burst = endpoint.rateLimitPerSecond;
+    const nowUs = now * 1000;
+    const step = gcraStep(rateState.get(endpoint.id) ?? null, nowUs, interval, burst, 1);
+    if (!step.allowed) return Math.ceil((step.tatUs + interval - nowUs - burst * interval) / 1000);
+    rateState.set(endpoint.id, step.tatUs);
+    return 0;
+  }
+
+  async function payloadOf(d: ClaimedDelivery): Promise<{ body: Buffer; contentType: string; headers: Record<string, string>; sourceId: string | null } | string> {
+    if (d.subjectKind === 'message') {
+      const message = await store.messages.get(d.subjectId);
+      return message ? { body: message.payload, contentType: 'application/json', headers: {}, sourceId: null } : `message ${d.subjectId} no longer exists`;
+    }
+    const event = await store.events.get(d.subjectId);
+    if (!event) return `event ${d.subjectId} no longer exists`;
+    if (event.body === null) return `the body of event ${d.subjectId} is no longer kept (retention)`;
+    return { body: event.body, contentType: event.headers['content-type'] ?? 'application/octet-stream', headers: event.headers, sourceId: event.sourceId };
+  }
+
+  async function health(endpoint: EndpointRecord, ok: boolean, gone: boolean, now: Date): Promise<void> {
+    const streak = await store.endpoints.recordResult(endpoint.id, ok, now);
+    if (ok || !streak) return;
+    const failingMs = streak.failingSince ? now.getTime() - streak.failingSince.getTime() : 0;
+    const reason = gone
+      ? 'gone'
+      : (settings.disableAfterFailures > 0 && streak.consecutiveFailures >= settings.disableAfterFailures) || (settings.disableAfterSeconds > 0 && failingMs >= settings.disableAfterSeconds * 1000)
+        ? 'failing'
+        : null;
+    if (reason === null || !(await store.endpoints.disable(endpoint.id, reason, now))) return;
+    metrics.endpointsDisabled.inc({ reason });
+    log.warn({ endpointId: endpoint.id, reason, consecutiveFailures: streak.consecutiveFailures }, 'endpoint disabled');
+    const payload = { type: 'portcullis.endpoint.disabled', timestamp: now.toISOString(), data: { endpointId: endpoint.id, url: endpoint.url, reason, failingSince: streak.failingSince?.toISOString() ?? null } };
+    await publish(store, payload.type, Buffer.from(JSON.stringify(payload)), now);
+  }
+
+  async function attempt(d: ClaimedDelivery): Promise<void> {
+    let outcome: DeliveryOutcome;
+    const startedAt = clock();
+    const endpoint = await store.endpoints.get(d.endpointId);
+    if (!endpoint || !endpoint.enabled) {
+      // Disabled since it was claimed: back in the queue, resumed when it is enabled again.
+      await store.deliveries.finish(d, { kind: 'postponed', nextAttemptAt: startedAt }, null, startedAt);
+      return;
+    }
+    const wait = rateDelayMs(endpoint, startedAt.getTime());
+    if (wait > 0) {
+      await store.deliveries.finish(d, { kind: 'postponed', nextAttemptAt: new Date(startedAt.getTime() + wait) }, null, startedAt);
+      return;
+    }
+    const payload = await payloadOf(d);
+    if (typeof payload === 'string') {
+      outcome = { kind: 'dead', error: payload };
+      await store.deliveries.finish(d, outcome, { attempt: d.attempt, startedAt, finishedAt: startedAt, statusCode: null, latencyMs: 0, responseBody: null, error: payload, outcome: 'dead' }, startedAt);
+      metrics.deliveryAttempts.inc({ endpoint: endpoint.id, outcome: 'dead' });
+      return;
+    }
+    const res = await sendAttempt(o.client, {
+      url: endpoint.url,
+      secrets: signingSecrets(endpoint, o.secretsKey, startedAt),
+      webhookId: d.subjectId,
+      eventType: d.eventType,
+      sourceId: payload.sourceId,
+      body: payload.body,
+      contentType: payload.contentType,
+      eventHeaders: payload.headers,
+      endpointHeaders: endpoint.headers,
+      timeoutMs: endpoint.timeoutMs,
+      responseBodyMaxBytes: settings.responseBodyMaxBytes,
+      now: startedAt,
+    });
+    const finishedAt = clock();
+    if (res.ok) outcome = { kind: 'succeeded' };
+    else {
+      const scheduled = nextRetryDelayMs(endpoint.retrySchedule ?? o.retrySchedule, d.roundAttempt);
+      const asked = res.statusCode === 429 || res.statusCode === 503 ? retryAfterMs(res.retryAfter ?? undefined, finishedAt, settings.retryAfterMaxSeconds * 1000) : null;
+      outcome = scheduled === null ? { kind: 'dead', error: res.error! } : { kind: 'retry', nextAttemptAt: new Date(finishedAt.getTime() + Math.max(scheduled, asked ?? 0)), error: res.error! };
+    }
+    const recorded = await store.deliveries.finish(
+      d,
+      outcome,
+      {
+        attempt: d.attempt,
+        startedAt,
+        finishedAt,
+        statusCode: res.statusCode,
+        latencyMs: res.latencyMs,
+        responseBody: res.responseBody,
+        error: res.error,
+        outcome: outcome.kind === 'succeeded' ? 'succeeded' : outcome.kind === 'dead' ? 'dead' : 'retry',
+      },
+      finishedAt,
+    );
+    if (!recorded) log.warn({ deliveryId: d.id }, 'delivery lease lost before its outcome was saved; another dispatcher has it');
+    metrics.deliveryAttempts.inc({ endpoint: endpoint.id, outcome: outcome.kind });
+    metrics.deliveryAttemptDuration.observe({ endpoint: endpoint.id }, res.latencyMs / 1000);
+    if (res.ok) metrics.deliveryEndToEnd.observe((finishedAt.getTime() - d.createdAt.getTime()) / 1000);
+    if (outcome.kind === 'dead') log.warn({ deliveryId: d.id, endpointId: endpoint.id, attempts: d.attempt, error: res.error }, 'delivery dead-lettered');
+    await health(endpoint, res.ok, res.statusCode === 410, finishedAt);
+  }
+
+  async function poll(): Promise<void> {
+    timer = null;
+    if (stopped) return;
+    const free = settings.concurrency - inFlight.size;
+    let claimed: ClaimedDelivery[] = [];
+    if (free > 0) {
+      try {
+        claimed = await store.deliveries.claim({ limit: free, leaseMs: settings.leaseMs, now: clock(), busyEndpoints: busy() });
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'claiming deliveries failed');
+      }
+    }
+    for (const d of claimed) {
+      const running = perEndpoint.get(d.endpointId) ?? 0;
+      perEndpoint.set(d.endpointId, running + 1);
+      const p = (running >= settings.perEndpointConcurrency ? store.deliveries.finish(d, { kind: 'postponed', nextAttemptAt: clock() }, null, clock()).then(() => undefined) : attempt(d))
+        .catch((err: Error) => log.warn({ deliveryId: d.id, err: err.message }, 'delivery attempt not saved; retried after its lease'))
+        .finally(() => {
+          const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
+          if (left > 0) perEndpoint.set(d.endpointId, left);
+          else perEndpoint.delete(d.endpointId);
+          inFlight.delete(p);
+          if (!stopped && timer === null) timer = setTimeout(() => void poll(), 0);
+        });
+      inFlight.add(p);
+    }
+    if (!stopped && timer === null) timer = setTimeout(() => void poll(), claimed.length === free && free > 0 ? 0 : settings.pollMs);
+  }
+
+  timer = setTimeout(() => void poll(), 0);
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}

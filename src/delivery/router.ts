@@ -1,0 +1,53 @@
+import { typeMatches } from '../core/eventTypes.ts';
+import { ID_PREFIX, newId } from '../core/ids.ts';
+import type { EndpointRecord, NewDelivery } from '../storage/deliveryStore.ts';
+import type { EventRecord, Store } from '../storage/store.ts';
+import type { ProcessStep } from '../queue/worker.ts';
+
+/** Event types Portcullis itself publishes (an endpoint disabled, …): only endpoints asking for them by name or `portcullis.*` get them. */
+export const OPERATIONAL_PREFIX = 'portcullis.';
+
+/** Whether an endpoint takes an event of this type (from this source; messages have none). */
+export function endpointWants(endpoint: EndpointRecord, type: string, sourceId: string | null): boolean {
+  if (!endpoint.enabled) return false;
+  if (sourceId !== null && endpoint.sourceIds.length > 0 && !endpoint.sourceIds.includes(sourceId)) return false;
+  // Operational events go only where they were asked for explicitly, never to catch-all endpoints.
+  if (type.startsWith(OPERATIONAL_PREFIX)) return endpoint.eventTypes.length > 0 && typeMatches(endpoint.eventTypes, type);
+  return typeMatches(endpoint.eventTypes, type);
+}
+
+/** One delivery per matching endpoint. */
+export function deliveriesFor(
+  endpoints: readonly EndpointRecord[],
+  subject: { kind: 'message' | 'event'; id: string; type: string; sourceId: string | null },
+  causeId: string,
+  now: Date,
+): NewDelivery[] {
+  return endpoints
+    .filter((e) => endpointWants(e, subject.type, subject.sourceId))
+    .map((e) => ({ id: newId(ID_PREFIX.delivery), endpointId: e.id, subjectKind: subject.kind, subjectId: subject.id, causeId, eventType: subject.type, nextAttemptAt: now }));
+}
+
+/** Publishes a message (the API's, or an operational one) with its deliveries, in one transaction. */
+export async function publish(store: Store, eventType: string, payload: Buffer, now: Date): Promise<{ id: string; deliveries: number }> {
+  const id = newId(ID_PREFIX.message);
+  const deliveries = deliveriesFor(await store.endpoints.all(), { kind: 'message', id, type: eventType, sourceId: null }, id, now);
+  await store.messages.create({ id, eventType, payload, createdAt: now }, deliveries);
+  return { id, deliveries: deliveries.length };
+}
+
+/**
+ * The processing step that routes an inbound event to the endpoints that want
+ * it. Its cause is the processing job, so a retried job routes nothing twice
+ * while a replay (a new job) delivers again.
+ */
+export function createRouteStep(store: Store, clock: () => Date): ProcessStep {
+  return {
+    name: 'route',
+    async run(event: EventRecord, _signal, job) {
+      const now = clock();
+      const deliveries = deliveriesFor(await store.endpoints.all(), { kind: 'event', id: event.id, type: event.type, sourceId: event.sourceId }, job.id, now);
+      if (deliveries.length > 0) await store.deliveries.createMany(deliveries, now);
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryStatus, DeliveryStore } from '../deliveryStore.ts';
+import { listPage } from './listPage.ts';
+import { insertDeliveries } from './messages.ts';
+import { guardPg, inTransaction } from './store.ts';
+
+interface Row {
+  seq: string;
+  id: string;
+  endpoint_id: string;
+  subject_kind: 'message' | 'event';
+  subject_id: string;
+  event_type: string;
+  status: DeliveryStatus;
+  attempts: number;
+  round_attempts: number;
+  next_attempt_at: Date;
+  last_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toRecord(row: Row): DeliveryRecord {
+  return {
+    id: row.id,
+    endpointId: row.endpoint_id,
+    subjectKind: row.subject_kind,
+    subjectId: row.subject_id,
+    eventType: row.event_type,
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.status === 'pending' ? row.next_attempt_at : null,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** The delivery filter over parameters $n … $n+4. */
+function filterSql(n: number): string {
+  return `($${n}::text IS NULL OR endpoint_id = $${n}) AND ($${n + 1}::text IS NULL OR subject_id = $${n + 1}) AND ($${n + 2}::text IS NULL OR status = $${n + 2})
+    AND ($${n + 3}::timestamptz IS NULL OR created_at >= $${n + 3}) AND ($${n + 4}::timestamptz IS NULL OR created_at < $${n + 4})`;
+}
+const filterParams = (f: DeliveryFilter): unknown[] => [f.endpointId, f.subjectId, f.status, f.from, f.to];
+
+export function createPostgresDeliveryStore(pool: pg.Pool): DeliveryStore {
+  return {
+    async createMany(deliveries, now) {
+      return guardPg(() => insertDeliveries(pool, deliveries, now));
+    },
+    async claim({ limit, leaseMs, now, busyEndpoints }) {
+      const token = randomUUID();
+      return guardPg(async () => {
+        const res = await pool.query<Row>(
+          `UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, round_attempts = d.round_attempts + 1, lease_until = $1, lease_token = $2, updated_at = $3
+           FROM (
+             SELECT d2.id FROM deliveries d2 JOIN endpoints e ON e.id = d2.endpoint_id
+             WHERE e.enabled AND ((d2.status = 'pending' AND d2.next_attempt_at <= $3) OR (d2.status = 'sending' AND d2.lease_until <= $3))
+               AND NOT (d2.endpoint_id = ANY($4::text[]))
+             ORDER BY d2.next_attempt_at, d2.seq LIMIT $5
+             FOR UPDATE OF d2 SKIP LOCKED
+           ) due
+           WHERE d.id = due.id
+           RETURNING d.*`,
+          [new Date(now.getTime() + leaseMs), token, now, busyEndpoints, limit],
+        );
+        return res.rows.map((r) => ({
+          id: r.id,
+          endpointId: r.endpoint_id,
+          subjectKind: r.subject_kind,
+          subjectId: r.subject_id,
+          eventType: r.event_type,
+          attempt: r.attempts,
+          roundAttempt: r.round_attempts,
+          leaseToken: token,
+          createdAt: r.created_at,
+        }));
+      });
+    },
+    async finish(d, outcome, attempt, now) {
+      return inTransaction(pool, async (client) => {
+        const where = "WHERE id = $1 AND lease_token = $2 AND status = 'sending'";
+        const clear = 'lease_until = NULL, lease_token = NULL, updated_at = $3';
+        const base = [d.id, d.leaseToken, now];
+        const changed =
+          outcome.kind === 'succeeded'
+            ? await client.query(`UPDATE deliveries SET status = 'succeeded', last_error = NULL, ${clear} ${where}`, base)
+            : outcome.kind === 'dead'
+              ? await client.query(`UPDATE deliveries SET status = 'dead', last_error = $4, ${clear} ${where}`, [...base, outcome.error])
+              : outcome.kind === 'retry'
+                ? await client.query(`UPDATE deliveries SET status = 'pending', next_attempt_at = $4, last_error = $5, ${clear} ${where}`, [...base, outcome.nextAttemptAt, outcome.error])
+                : await client.query(`UPDATE deliveries SET status = 'pending', next_attempt_at = $4, attempts = attempts - 1, round_attempts = round_attempts - 1, ${clear} ${where}`, [
+                    ...base,
+                    outcome.nextAttemptAt,
+                  ]);
+        if (changed.rowCount === 0) return false;
+        if (attempt) {
+          await client.query(
+            `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, finished_at, status_code, latency_ms, response_body, error, outcome)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+            [d.id, attempt.attempt, attempt.startedAt, attempt.finishedAt, attempt.statusCode, attempt.latencyMs, attempt.responseBody, attempt.error, attempt.outcome],
+          );
+        }
+        return true;
+      });
+    },
+    async get(id) {
+      return guardPg(async () => {
+        const res = await pool.query<Row>('SELECT * FROM deliveries WHERE id = $1', [id]);
+        return res.rows[0] ? toRecord(res.rows[0]) : null;
+      });
+    },
+    async attempts(id) {
+      return guardPg(async () => {
+        const res = await pool.query<{
+          attempt: number;
+          started_at: Date;
+          finished_at: Date;
+          status_code: number | null;
+          latency_ms: number;
+          response_body: string | null;
+          error: string | null;
+          outcome: DeliveryAttempt['outcome'];
+        }>('SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt', [id]);
+        return res.rows.map((a) => ({
+          attempt: a.attempt,
+          startedAt: a.started_at,
+          finishedAt: a.finished_at,
+          statusCode: a.status_code,
+          latencyMs: a.latency_ms,
+          responseBody: a.response_body,
+          error: a.error,
+          outcome: a.outcome,
+        }));
+      });
+    },
+    async list(filter, { limit, cursor }) {
+      return listPage<Row, DeliveryRecord>(pool, { table: 'deliveries', where: filterSql(4), params: filterParams(filter), limit, cursor, map: toRecord });
+    },
+    async retry(filter, limit, now) {
+      return guardPg(async () => {
+        const res = await pool.query(
+          `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $1, updated_at = $1
+           WHERE id IN (SELECT id FROM deliveries WHERE status <> 'sending' AND ($2::text[] IS NULL OR id = ANY($2)) AND ${filterSql(4)} ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+          [now, filter.ids, limit, ...filterParams(filter)],
+        );
+        return res.rowCount ?? 0;
+      });
+    },
+  };
+}
