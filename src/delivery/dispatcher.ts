@@ -10,6 +10,8 @@ import type { ClaimedDelivery, DeliveryOutcome, EndpointRecord } from '../storag
 import type { Store } from '../storage/store.ts';
 import { sendAttempt } from './attempt.ts';
 import { publish } from './router.ts';
+import { startClaimLoop } from '../queue/claimLoop.ts';
+import type { Wakeup } from '../queue/wakeup.ts';
 
 export interface DispatcherOptions {
   store: Store;
@@ -21,6 +23,8 @@ export interface DispatcherOptions {
   clock: () => Date;
   log: Logger;
   metrics: Metrics;
+  /** Notified when deliveries are queued in this process, so an idle dispatcher starts at once. */
+  wakeup: Wakeup;
 }
 
 export interface Dispatcher {
@@ -46,13 +50,10 @@ export function signingSecrets(endpoint: EndpointRecord, secretsKey: KeyObject, 
  * message.
  */
 export function startDispatcher(o: DispatcherOptions): Dispatcher {
-  const { store, settings, clock, log, metrics } = o;
+  const { store, settings, clock, log, metrics, wakeup } = o;
   const perEndpoint = new Map<string, number>();
   /** GCRA state per rate-limited endpoint: the theoretical arrival time, in ms. */
   const rateState = new Map<string, number>();
-  const inFlight = new Set<Promise<void>>();
-  let stopped = false;
-  let timer: NodeJS.Timeout | null = null;
 
   const busy = (): string[] => [...perEndpoint].filter(([, n]) => n >= settings.perEndpointConcurrency).map(([id]) => id);
 
@@ -92,7 +93,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     metrics.endpointsDisabled.inc({ reason });
     log.warn({ endpointId: endpoint.id, reason, consecutiveFailures: streak.consecutiveFailures }, 'endpoint disabled');
     const payload = { type: 'portcullis.endpoint.disabled', timestamp: now.toISOString(), data: { endpointId: endpoint.id, url: endpoint.url, reason, failingSince: streak.failingSince?.toISOString() ?? null } };
-    await publish(store, payload.type, Buffer.from(JSON.stringify(payload)), now);
+    await publish(store, wakeup, payload.type, Buffer.from(JSON.stringify(payload)), now);
   }
 
   async function attempt(d: ClaimedDelivery): Promise<void> {
@@ -160,41 +161,28 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     await health(endpoint, res.ok, res.statusCode === 410, finishedAt);
   }
 
-  async function poll(): Promise<void> {
-    timer = null;
-    if (stopped) return;
-    const free = settings.concurrency - inFlight.size;
-    let claimed: ClaimedDelivery[] = [];
-    if (free > 0) {
-      try {
-        claimed = await store.deliveries.claim({ limit: free, leaseMs: settings.leaseMs, now: clock(), busyEndpoints: busy() });
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'claiming deliveries failed');
-      }
+  /** Over its concurrency already (claimed in one batch with others of its own): back in the queue, uncounted. */
+  async function run(d: ClaimedDelivery): Promise<void> {
+    const running = perEndpoint.get(d.endpointId) ?? 0;
+    perEndpoint.set(d.endpointId, running + 1);
+    try {
+      if (running >= settings.perEndpointConcurrency) await store.deliveries.finish(d, { kind: 'postponed', nextAttemptAt: clock() }, null, clock());
+      else await attempt(d);
+    } catch (err) {
+      log.warn({ deliveryId: d.id, err: (err as Error).message }, 'delivery attempt not saved; retried after its lease');
+    } finally {
+      const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
+      if (left > 0) perEndpoint.set(d.endpointId, left);
+      else perEndpoint.delete(d.endpointId);
     }
-    for (const d of claimed) {
-      const running = perEndpoint.get(d.endpointId) ?? 0;
-      perEndpoint.set(d.endpointId, running + 1);
-      const p = (running >= settings.perEndpointConcurrency ? store.deliveries.finish(d, { kind: 'postponed', nextAttemptAt: clock() }, null, clock()).then(() => undefined) : attempt(d))
-        .catch((err: Error) => log.warn({ deliveryId: d.id, err: err.message }, 'delivery attempt not saved; retried after its lease'))
-        .finally(() => {
-          const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
-          if (left > 0) perEndpoint.set(d.endpointId, left);
-          else perEndpoint.delete(d.endpointId);
-          inFlight.delete(p);
-          if (!stopped && timer === null) timer = setTimeout(() => void poll(), 0);
-        });
-      inFlight.add(p);
-    }
-    if (!stopped && timer === null) timer = setTimeout(() => void poll(), claimed.length === free && free > 0 ? 0 : settings.pollMs);
   }
 
-  timer = setTimeout(() => void poll(), 0);
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await Promise.allSettled([...inFlight]);
-    },
-  };
+  return startClaimLoop({
+    concurrency: settings.concurrency,
+    pollMs: settings.pollMs,
+    claim: (free) => store.deliveries.claim({ limit: free, leaseMs: settings.leaseMs, now: clock(), busyEndpoints: busy() }),
+    run,
+    onClaimError: (err) => log.warn({ err: err.message }, 'claiming deliveries failed'),
+    wakeup,
+  });
 }

@@ -3,6 +3,7 @@ import { ID_PREFIX, newId } from '../core/ids.ts';
 import type { EndpointRecord, NewDelivery } from '../storage/deliveryStore.ts';
 import type { EventRecord, Store } from '../storage/store.ts';
 import type { ProcessStep } from '../queue/worker.ts';
+import type { Wakeup } from '../queue/wakeup.ts';
 
 /** Event types Portcullis itself publishes (an endpoint disabled, …): only endpoints asking for them by name or `portcullis.*` get them. */
 export const OPERATIONAL_PREFIX = 'portcullis.';
@@ -28,11 +29,12 @@ export function deliveriesFor(
     .map((e) => ({ id: newId(ID_PREFIX.delivery), endpointId: e.id, subjectKind: subject.kind, subjectId: subject.id, causeId, eventType: subject.type, nextAttemptAt: now }));
 }
 
-/** Publishes a message (the API's, or an operational one) with its deliveries, in one transaction. */
-export async function publish(store: Store, eventType: string, payload: Buffer, now: Date): Promise<{ id: string; deliveries: number }> {
+/** Publishes a message (the API's, or an operational one) with its deliveries, in one transaction; wakes this process's dispatcher. */
+export async function publish(store: Store, queued: Wakeup, eventType: string, payload: Buffer, now: Date): Promise<{ id: string; deliveries: number }> {
   const id = newId(ID_PREFIX.message);
   const deliveries = deliveriesFor(await store.endpoints.all(), { kind: 'message', id, type: eventType, sourceId: null }, id, now);
   await store.messages.create({ id, eventType, payload, createdAt: now }, deliveries);
+  if (deliveries.length > 0) queued.notify();
   return { id, deliveries: deliveries.length };
 }
 
@@ -41,13 +43,13 @@ export async function publish(store: Store, eventType: string, payload: Buffer, 
  * it. Its cause is the processing job, so a retried job routes nothing twice
  * while a replay (a new job) delivers again.
  */
-export function createRouteStep(store: Store, clock: () => Date): ProcessStep {
+export function createRouteStep(store: Store, clock: () => Date, queued: Wakeup): ProcessStep {
   return {
     name: 'route',
     async run(event: EventRecord, _signal, job) {
       const now = clock();
       const deliveries = deliveriesFor(await store.endpoints.all(), { kind: 'event', id: event.id, type: event.type, sourceId: event.sourceId }, job.id, now);
-      if (deliveries.length > 0) await store.deliveries.createMany(deliveries, now);
+      if (deliveries.length > 0 && (await store.deliveries.createMany(deliveries, now)) > 0) queued.notify();
     },
   };
 }

@@ -37,6 +37,8 @@ export interface Services {
   processSteps: ProcessStep[];
   /** Notified when an event is stored, so consumer-group long polls answer at once. */
   newEvents: Wakeup;
+  /** Notified when deliveries are queued, so this process's dispatcher starts on them at once. */
+  newDeliveries: Wakeup;
   /** Sources as `/in/` reads them, secrets unsealed; source routes clear it on every change. */
   sourceCache: SourceCache;
   /**

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { startClaimLoop } from './claimLoop.ts';
 import { fullJitterDelayMs } from '../core/backoff.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { RateLimits } from '../ratelimit/rateLimits.ts';
@@ -46,10 +47,6 @@ export function startWorker(
   metrics: Metrics,
   rateLimits?: RateLimits,
 ): Worker {
-  let running = 0;
-  let stopped = false;
-  let timer: NodeJS.Timeout | null = null;
-  const inFlight = new Set<Promise<void>>();
   const throttle = rateLimits ? createSourceThrottle(store.sources, rateLimits, metrics, clock) : null;
 
   async function runSteps(event: EventRecord, job: ClaimedJob): Promise<void> {
@@ -117,38 +114,11 @@ export function startWorker(
     }
   }
 
-  async function poll(): Promise<void> {
-    timer = null;
-    if (stopped) return;
-    const free = settings.concurrency - running;
-    let claimed: ClaimedJob[] = [];
-    if (free > 0) {
-      try {
-        claimed = await store.jobs.claim({ limit: free, leaseMs: settings.leaseMs, now: clock() });
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'claiming jobs failed');
-      }
-    }
-    for (const job of claimed) {
-      running++;
-      const p = work(job).finally(() => {
-        running--;
-        inFlight.delete(p);
-        // A slot freed: look for more at once.
-        if (!stopped && timer === null) timer = setTimeout(() => void poll(), 0);
-      });
-      inFlight.add(p);
-    }
-    // A full batch means more may be waiting: ask again at once.
-    if (!stopped && timer === null) timer = setTimeout(() => void poll(), claimed.length === free && free > 0 ? 0 : settings.pollMs);
-  }
-
-  timer = setTimeout(() => void poll(), 0);
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await Promise.allSettled([...inFlight]);
-    },
-  };
+  return startClaimLoop({
+    concurrency: settings.concurrency,
+    pollMs: settings.pollMs,
+    claim: (free) => store.jobs.claim({ limit: free, leaseMs: settings.leaseMs, now: clock() }),
+    run: work,
+    onClaimError: (err) => log.warn({ err: err.message }, 'claiming jobs failed'),
+  });
 }

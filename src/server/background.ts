@@ -22,6 +22,7 @@ export function startBackground(services: Services, log: Logger): Background {
     clock,
     log,
     metrics,
+    wakeup: services.newDeliveries,
   });
   const retention = startRetention(store.events, config.retention, clock, log, metrics);
   return {

@@ -88,14 +88,16 @@ export async function createServices(config: Config, options: ServiceOptions): P
   }, config.metering.flushIntervalMs);
   flushTimer.unref();
   const newEvents = createWakeup();
+  const newDeliveries = createWakeup();
   const outbound = createOutboundClient({ allow: config.ssrfAllow, ...(options.resolver ? { resolver: options.resolver } : {}) });
   return {
     limiter,
     rateLimits: createRateLimits(config, limiter, metrics, clock, options.logger),
     meter,
     // Routing to endpoints first; the steps given (tests' ones) after it.
-    processSteps: [createRouteStep(store, clock), ...(options.processSteps ?? [])],
+    processSteps: [createRouteStep(store, clock, newDeliveries), ...(options.processSteps ?? [])],
     newEvents,
+    newDeliveries,
     sourceCache: createSourceCache(store.sources, secretsEncryptionKey),
     outbound,
     async close() {

@@ -93,6 +93,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, services: Services)
       const retried = await store.deliveries.retry({ ...filterOf({}), ids: [delivery.id] }, 1, clock());
       if (retried === 0) throw new Problem('conflict', { detail: 'the delivery is being sent right now' });
       request.log.info({ event: 'delivery.retried', deliveryId: delivery.id }, 'delivery retried');
+      services.newDeliveries.notify();
       return reply.code(202).send({ retried });
     },
   });
@@ -112,6 +113,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, services: Services)
       if (Object.keys(b).every((k) => k === 'limit')) throw new Problem('validation-failed', { detail: 'give at least one filter (endpoint, subject, status, from, to)' });
       const retried = await store.deliveries.retry({ ...filterOf(b), ids: null }, b.limit ?? BULK_DEFAULT, clock());
       request.log.info({ event: 'deliveries.retried', filter: b, retried }, 'deliveries retried');
+      services.newDeliveries.notify();
       return reply.code(202).send({ retried });
     },
   });
@@ -134,6 +136,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, services: Services)
       const filter = { endpointId: endpoint.id, subjectId: null, status: 'dead' as const, from: new Date(request.body.since), to: null, ids: null };
       const retried = await store.deliveries.retry(filter, request.body.limit ?? BULK_DEFAULT, clock());
       request.log.info({ event: 'endpoint.recovered', endpointId: endpoint.id, since: request.body.since, retried }, 'endpoint recovery queued');
+      services.newDeliveries.notify();
       return reply.code(202).send({ retried });
     },
   });

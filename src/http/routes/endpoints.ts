@@ -279,6 +279,8 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       if (!endpoint) throw notFound(request.params.id);
       const reenabled = body.enabled === true && !existing.enabled;
       request.log.info({ event: reenabled ? 'endpoint.enabled' : 'endpoint.updated', endpointId: endpoint.id, fields: Object.keys(body) }, reenabled ? 'endpoint re-enabled' : 'endpoint updated');
+      // Its waiting deliveries resume now rather than at the next poll.
+      if (reenabled) services.newDeliveries.notify();
       return present(endpoint, now);
     },
   });

@@ -30,7 +30,7 @@ export function registerMessageRoutes(app: FastifyInstance, services: Services):
     },
     handler: async (request, reply) => {
       const now = clock();
-      const published = await publish(store, request.body.eventType, Buffer.from(JSON.stringify(request.body.payload)), now);
+      const published = await publish(store, services.newDeliveries, request.body.eventType, Buffer.from(JSON.stringify(request.body.payload)), now);
       request.log.info({ event: 'message.created', messageId: published.id, eventType: request.body.eventType, deliveries: published.deliveries }, 'message published');
       return reply
         .code(202)
