@@ -138,6 +138,9 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
       const asked = res.statusCode === 429 || res.statusCode === 503 ? retryAfterMs(res.retryAfter ?? undefined, finishedAt, settings.retryAfterMaxSeconds * 1000) : null;
       outcome = scheduled === null ? { kind: 'dead', error: res.error! } : { kind: 'retry', nextAttemptAt: new Date(finishedAt.getTime() + Math.max(scheduled, asked ?? 0)), error: res.error! };
     }
+    // The endpoint's health first: disabled now, it is not claimed again by a concurrent claim
+    // in the moment between this outcome being saved and the disabling.
+    await health(endpoint, res.ok, res.statusCode === 410, finishedAt);
     const recorded = await store.deliveries.finish(
       d,
       outcome,
@@ -158,7 +161,6 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     metrics.deliveryAttemptDuration.observe({ endpoint: endpoint.id }, res.latencyMs / 1000);
     if (res.ok) metrics.deliveryEndToEnd.observe((finishedAt.getTime() - d.createdAt.getTime()) / 1000);
     if (outcome.kind === 'dead') log.warn({ deliveryId: d.id, endpointId: endpoint.id, attempts: d.attempt, error: res.error }, 'delivery dead-lettered');
-    await health(endpoint, res.ok, res.statusCode === 410, finishedAt);
   }
 
   /** Over its concurrency already (claimed in one batch with others of its own): back in the queue, uncounted. */

@@ -63,7 +63,7 @@ async function publish(h: Harness, eventType: string, payload: object, headers: 
   return res.json();
 }
 
-async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, tick: () => void = () => undefined, timeoutMs = 10_000): Promise<T> {
+async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, tick: () => void = () => undefined, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();

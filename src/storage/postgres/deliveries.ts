@@ -53,15 +53,19 @@ export function createPostgresDeliveryStore(pool: pg.Pool): DeliveryStore {
       const token = randomUUID();
       return guardPg(async () => {
         const res = await pool.query<Row>(
-          `UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, round_attempts = d.round_attempts + 1, lease_until = $1, lease_token = $2, updated_at = $3
-           FROM (
-             SELECT d2.id FROM deliveries d2 JOIN endpoints e ON e.id = d2.endpoint_id
-             WHERE e.enabled AND ((d2.status = 'pending' AND d2.next_attempt_at <= $3) OR (d2.status = 'sending' AND d2.lease_until <= $3))
-               AND NOT (d2.endpoint_id = ANY($4::text[]))
-             ORDER BY d2.next_attempt_at, d2.seq LIMIT $5
-             FOR UPDATE OF d2 SKIP LOCKED
-           ) due
-           WHERE d.id = due.id
+          // Due deliveries and expired leases read apart, each in index order up to the limit
+          // (one OR over both would collect every due delivery and sort them on each claim).
+          `WITH expired AS (
+             SELECT d2.id, d2.lease_until AS due, d2.seq FROM deliveries d2 JOIN endpoints e ON e.id = d2.endpoint_id
+             WHERE d2.status = 'sending' AND d2.lease_until <= $3 AND e.enabled AND NOT (d2.endpoint_id = ANY($4::text[]))
+             ORDER BY d2.lease_until LIMIT $5 FOR UPDATE OF d2 SKIP LOCKED
+           ), pending AS (
+             SELECT d2.id, d2.next_attempt_at AS due, d2.seq FROM deliveries d2 JOIN endpoints e ON e.id = d2.endpoint_id
+             WHERE d2.status = 'pending' AND d2.next_attempt_at <= $3 AND e.enabled AND NOT (d2.endpoint_id = ANY($4::text[]))
+             ORDER BY d2.next_attempt_at, d2.seq LIMIT $5 FOR UPDATE OF d2 SKIP LOCKED
+           )
+           UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, round_attempts = d.round_attempts + 1, lease_until = $1, lease_token = $2, updated_at = $3
+           WHERE d.id IN (SELECT id FROM (SELECT * FROM expired UNION ALL SELECT * FROM pending) c ORDER BY due, seq LIMIT $5)
            RETURNING d.*`,
           [new Date(now.getTime() + leaseMs), token, now, busyEndpoints, limit],
         );

@@ -12,10 +12,15 @@ export function createPostgresJobStore(pool: pg.Pool): JobStore {
       const token = randomUUID();
       return guardPg(async () => {
         const res = await pool.query<{ id: string; event_id: string; kind: string; attempts: number }>(
-          `UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = $1, lease_token = $2, updated_at = $3
-           WHERE id IN (
-             SELECT id FROM jobs WHERE (status = 'ready' AND run_at <= $3) OR (status = 'running' AND lease_until <= $3)
-             ORDER BY run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED)
+          // Due jobs and expired leases read apart, each in index order up to the limit: one OR
+          // over both would collect every due job and sort them all on each claim.
+          `WITH expired AS (
+             SELECT id, lease_until AS due, seq FROM jobs WHERE status = 'running' AND lease_until <= $3 ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED
+           ), due AS (
+             SELECT id, run_at AS due, seq FROM jobs WHERE status = 'ready' AND run_at <= $3 ORDER BY run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED
+           )
+           UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = $1, lease_token = $2, updated_at = $3
+           WHERE id IN (SELECT id FROM (SELECT * FROM expired UNION ALL SELECT * FROM due) c ORDER BY due, seq LIMIT $4)
            RETURNING id, event_id, kind, attempts`,
           [new Date(now.getTime() + leaseMs), token, now, limit],
         );

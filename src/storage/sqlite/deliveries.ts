@@ -93,13 +93,18 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
         db
           .transaction(
             () =>
+              // Due deliveries and expired leases read apart, each in index order (see the job claim).
               sql(
                 `UPDATE deliveries SET status = 'sending', attempts = attempts + 1, round_attempts = round_attempts + 1, lease_until = @leaseUntil, lease_token = @token, updated_at = @now
-                 WHERE id IN (
-                   SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-                   WHERE e.enabled = 1 AND ((d.status = 'pending' AND d.next_attempt_at <= @now) OR (d.status = 'sending' AND d.lease_until <= @now))
-                     AND d.endpoint_id NOT IN (SELECT value FROM json_each(@busy))
-                   ORDER BY d.next_attempt_at, d.seq LIMIT @limit)
+                 WHERE id IN (SELECT id FROM (
+                   SELECT * FROM (SELECT d.id, d.next_attempt_at AS due, d.seq FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                     WHERE d.status = 'pending' AND d.next_attempt_at <= @now AND e.enabled = 1 AND d.endpoint_id NOT IN (SELECT value FROM json_each(@busy))
+                     ORDER BY d.next_attempt_at, d.seq LIMIT @limit)
+                   UNION ALL
+                   SELECT * FROM (SELECT d.id, d.lease_until AS due, d.seq FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                     WHERE d.status = 'sending' AND d.lease_until <= @now AND e.enabled = 1 AND d.endpoint_id NOT IN (SELECT value FROM json_each(@busy))
+                     ORDER BY d.lease_until LIMIT @limit)
+                 ) ORDER BY due, seq LIMIT @limit)
                  RETURNING *`,
               ).all({ leaseUntil: at + leaseMs, token, now: at, busy: JSON.stringify(busyEndpoints), limit }) as Row[],
           )

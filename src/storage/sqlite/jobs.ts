@@ -27,10 +27,16 @@ export function createSqliteJobStore(db: SqliteDb): JobStore {
   const sql = statementCache(db);
   const claimTx = db.transaction((limit: number, leaseUntil: number, now: number, token: string) =>
     sql(
-      `UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?, lease_token = ?, updated_at = ?
-       WHERE id IN (SELECT id FROM jobs WHERE (status = 'ready' AND run_at <= ?) OR (status = 'running' AND lease_until <= ?) ORDER BY run_at, seq LIMIT ?)
+      // Due jobs and expired leases read apart, each in index order up to the limit: one OR
+      // over both would collect every due job and sort them all on each claim.
+      `UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = @leaseUntil, lease_token = @token, updated_at = @now
+       WHERE id IN (SELECT id FROM (
+         SELECT * FROM (SELECT id, run_at AS due, seq FROM jobs WHERE status = 'ready' AND run_at <= @now ORDER BY run_at, seq LIMIT @limit)
+         UNION ALL
+         SELECT * FROM (SELECT id, lease_until AS due, seq FROM jobs WHERE status = 'running' AND lease_until <= @now ORDER BY lease_until LIMIT @limit)
+       ) ORDER BY due, seq LIMIT @limit)
        RETURNING id, event_id, kind, attempts`,
-    ).all(leaseUntil, token, now, now, now, limit) as Row[],
+    ).all({ leaseUntil, token, now, limit }) as Row[],
   );
   const finishTx = db.transaction((job: ClaimedJob, status: string, runAt: number | null, error: string | null, now: number) => {
     const changed = sql(
