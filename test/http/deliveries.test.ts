@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { sign as octokitSign } from '@octokit/webhooks-methods';
@@ -433,4 +434,32 @@ test('deleting an endpoint dead-letters its waiting deliveries', async (t) => {
   assert.equal((await h.request('DELETE', `/v1/endpoints/${ep.id}`)).statusCode, 204);
   const [d] = await deliveriesOf(h, `subject=${msg.id}`);
   assert.deepEqual([d!.status, d!.lastError], ['dead', 'endpoint deleted']);
+});
+
+test('an endpoint answering byte by byte is cut off at its timeout and retried', async (t) => {
+  // A raw socket server: it trickles its status line out one byte every 100 ms.
+  const sockets = new Set<Socket>();
+  const trickle = createTcpServer((socket) => {
+    sockets.add(socket);
+    const answer = 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n';
+    let i = 0;
+    const timer = setInterval(() => {
+      if (socket.destroyed || i >= answer.length) return clearInterval(timer);
+      socket.write(answer[i++]!);
+    }, 100);
+    socket.on('close', () => clearInterval(timer));
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => trickle.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => trickle.close(() => r()));
+  });
+  const h = await setup(t);
+  await endpoint(h, { url: `http://127.0.0.1:${(trickle.address() as AddressInfo).port}/`, timeoutSeconds: 1 });
+  const started = Date.now();
+  const msg = await publish(h, 'a.b', {});
+  const [d] = await until('cut off', () => deliveriesOf(h, `subject=${msg.id}`), (ds) => ds[0]?.attempts === 1 && ds[0].status === 'pending');
+  assert.equal(d!.lastError, 'timed out after 1000 ms');
+  assert.ok(Date.now() - started < 3500, 'cut at the timeout, not when the answer ends');
 });
