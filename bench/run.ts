@@ -10,6 +10,7 @@ import type { Engine, Variant } from './keys-get.ts';
 import { ACCURACY_DEFAULTS, accuracyMarkdown, runLimiterAccuracy } from './limiter-accuracy.ts';
 import { PROXY_DEFAULTS, proxyMarkdown, runProxyBench } from './proxy.ts';
 import { INGEST_DEFAULTS, ingestMarkdown, runIngestBench } from './ingest.ts';
+import { DELIVERY_DEFAULTS, deliveryMarkdown, runDeliveryBench } from './delivery.ts';
 import { describeMachine } from './lib/machine.ts';
 import type { Machine } from './lib/machine.ts';
 import { CPUS, killAll, pinSelf } from './lib/procs.ts';
@@ -17,11 +18,14 @@ import { CPUS, killAll, pinSelf } from './lib/procs.ts';
 const RESULTS_DIR = join(ROOT, 'bench/results');
 const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 
-const USAGE = `usage: npm run bench -- [keys-get] [edge] [proxy] [ingest] [limiter-accuracy] [flags]
+const USAGE = `usage: npm run bench -- [keys-get] [edge] [proxy] [ingest] [delivery] [limiter-accuracy] [flags]
   --pairs N               interleaved baseline/subject pairs per engine (default ${KEYS_GET_DEFAULTS.pairs})
-  --duration S            seconds per measured run (default ${KEYS_GET_DEFAULTS.durationS})
+  --duration S            seconds per measured run (default ${KEYS_GET_DEFAULTS.durationS}; delivery: per latency run)
   --warmup S              seconds of discarded load before each run (default ${KEYS_GET_DEFAULTS.warmupS})
-  --connections N         concurrent connections (default ${KEYS_GET_DEFAULTS.connections}; ingest ${INGEST_DEFAULTS.connections})
+  --messages N            delivery: deliveries per throughput run (default ${DELIVERY_DEFAULTS.messages}; a discarded round of N/10 first)
+  --rate N                delivery: messages per second in the latency runs (default ${DELIVERY_DEFAULTS.rate})
+  --low-poll-ms N         delivery: a second latency series, the subject restarted with delivery.pollMs N (default: none)
+  --connections N         concurrent connections (default ${KEYS_GET_DEFAULTS.connections}; ingest ${INGEST_DEFAULTS.connections}; delivery: the concurrency of both senders, ${DELIVERY_DEFAULTS.concurrency})
   --engines a,b           sqlite,postgres (default both)
   --postgres-url URL      default ${KEYS_GET_DEFAULTS.postgresUrl} (env PORTCULLIS_BENCH_DATABASE_URL)
   --no-callgrind          skip instructions per request (saves a few minutes)
@@ -46,6 +50,9 @@ function parse() {
       duration: { type: 'string' },
       warmup: { type: 'string' },
       connections: { type: 'string' },
+      messages: { type: 'string' },
+      rate: { type: 'string' },
+      'low-poll-ms': { type: 'string' },
       engines: { type: 'string' },
       'postgres-url': { type: 'string' },
       callgrind: { type: 'boolean', default: true },
@@ -120,6 +127,29 @@ const BENCHES: Record<string, (flags: Flags, log: (m: string) => void) => Promis
       log,
     );
     return { json: result, markdown: ingestMarkdown(result) };
+  },
+  delivery: async (flags, log) => {
+    const engines = (flags.engines?.split(',').map((e) => e.trim()) ?? DELIVERY_DEFAULTS.engines) as Engine[];
+    for (const e of engines) if (e !== 'sqlite' && e !== 'postgres') throw new Error(`unknown engine ${e}`);
+    const messages = Math.round(positiveNumber('messages', flags.messages, DELIVERY_DEFAULTS.messages));
+    const result = await runDeliveryBench(
+      {
+        ...DELIVERY_DEFAULTS,
+        engines,
+        pairs: Math.round(positiveNumber('pairs', flags.pairs, DELIVERY_DEFAULTS.pairs)),
+        messages,
+        warmupMessages: flags.messages === undefined ? DELIVERY_DEFAULTS.warmupMessages : Math.max(1, Math.round(messages / 10)),
+        concurrency: Math.round(positiveNumber('connections', flags.connections, DELIVERY_DEFAULTS.concurrency)),
+        rate: positiveNumber('rate', flags.rate, DELIVERY_DEFAULTS.rate),
+        durationS: positiveNumber('duration', flags.duration, DELIVERY_DEFAULTS.durationS),
+        warmupS: positiveNumber('warmup', flags.warmup, DELIVERY_DEFAULTS.warmupS),
+        lowPollMs: flags['low-poll-ms'] === undefined ? DELIVERY_DEFAULTS.lowPollMs : Math.round(positiveNumber('low-poll-ms', flags['low-poll-ms'], 10)),
+        postgresUrl: flags['postgres-url'] ?? DELIVERY_DEFAULTS.postgresUrl,
+        cpuProfDir: flags['cpu-prof'] ? PROFILES_DIR : null,
+      },
+      log,
+    );
+    return { json: result, markdown: deliveryMarkdown(result) };
   },
   'limiter-accuracy': async (_flags, log) => {
     const result = await runLimiterAccuracy(ACCURACY_DEFAULTS, log);
