@@ -32,11 +32,9 @@ export interface Dispatcher {
 }
 
 /** The secrets an attempt is signed with: the current one, and during a rotation's grace period the previous one too. */
-export function signingSecrets(endpoint: EndpointRecord, secretsKey: KeyObject, now: Date): string[] {
-  const secrets = [openSecret(secretsKey, endpoint.secretSealed, endpoint.id)];
-  if (endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now) {
-    secrets.push(openSecret(secretsKey, endpoint.previousSecretSealed, endpoint.id));
-  }
+export function signingSecrets(endpoint: EndpointRecord, open: (sealed: string) => string, now: Date): string[] {
+  const secrets = [open(endpoint.secretSealed)];
+  if (endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now) secrets.push(open(endpoint.previousSecretSealed));
   return secrets;
 }
 
@@ -54,6 +52,17 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
   const perEndpoint = new Map<string, number>();
   /** GCRA state per rate-limited endpoint: the theoretical arrival time, in ms. */
   const rateState = new Map<string, number>();
+  /** Unsealed secrets by sealed value (unique per sealing): an AES-GCM open per attempt would cost more than the HMAC. */
+  const unsealed = new Map<string, string>();
+  const unseal = (endpointId: string) => (sealed: string): string => {
+    let secret = unsealed.get(sealed);
+    if (secret === undefined) {
+      if (unsealed.size >= 10_000) unsealed.clear();
+      secret = openSecret(o.secretsKey, sealed, endpointId);
+      unsealed.set(sealed, secret);
+    }
+    return secret;
+  };
 
   const busy = (): string[] => [...perEndpoint].filter(([, n]) => n >= settings.perEndpointConcurrency).map(([id]) => id);
 
@@ -81,6 +90,8 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
   }
 
   async function health(endpoint: EndpointRecord, ok: boolean, gone: boolean, now: Date): Promise<void> {
+    // A success of a healthy endpoint changes nothing: no write (the common case, once per delivery).
+    if (ok && endpoint.consecutiveFailures === 0 && endpoint.failingSince === null) return;
     const streak = await store.endpoints.recordResult(endpoint.id, ok, now);
     if (ok || !streak) return;
     const failingMs = streak.failingSince ? now.getTime() - streak.failingSince.getTime() : 0;
@@ -119,7 +130,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     }
     const res = await sendAttempt(o.client, {
       url: endpoint.url,
-      secrets: signingSecrets(endpoint, o.secretsKey, startedAt),
+      secrets: signingSecrets(endpoint, unseal(endpoint.id), startedAt),
       webhookId: d.subjectId,
       eventType: d.eventType,
       sourceId: payload.sourceId,

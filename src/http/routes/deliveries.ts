@@ -4,6 +4,7 @@ import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
 import { sendAttempt } from '../../delivery/attempt.ts';
 import { signingSecrets } from '../../delivery/dispatcher.ts';
+import { openSecret } from '../../core/secretBox.ts';
 import type { DeliveryFilter, DeliveryRecord, DeliveryStatus } from '../../storage/deliveryStore.ts';
 import type { Services } from '../services.ts';
 import { AUTH_PROBLEMS, BODY_PROBLEMS, IdParams, POST_PROBLEMS, curlExample, problemResponses } from '../schemas/common.ts';
@@ -162,7 +163,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, services: Services)
       await store.messages.create({ id, eventType: 'portcullis.endpoint.test', payload, createdAt: now }, []);
       const res = await sendAttempt(services.outbound, {
         url: endpoint.url,
-        secrets: signingSecrets(endpoint, services.secretsKey, now),
+        secrets: signingSecrets(endpoint, (sealed) => openSecret(services.secretsKey, sealed, endpoint.id), now),
         webhookId: id,
         eventType: 'portcullis.endpoint.test',
         sourceId: null,

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryStatus, DeliveryStore } from '../deliveryStore.ts';
 import { listPage } from './listPage.ts';
 import { insertDeliveries } from './messages.ts';
-import { guardPg, inTransaction } from './store.ts';
+import { guardPg } from './store.ts';
 
 interface Row {
   seq: string;
@@ -83,31 +83,24 @@ export function createPostgresDeliveryStore(pool: pg.Pool): DeliveryStore {
       });
     },
     async finish(d, outcome, attempt, now) {
-      return inTransaction(pool, async (client) => {
-        const where = "WHERE id = $1 AND lease_token = $2 AND status = 'sending'";
-        const clear = 'lease_until = NULL, lease_token = NULL, updated_at = $3';
-        const base = [d.id, d.leaseToken, now];
-        const changed =
-          outcome.kind === 'succeeded'
-            ? await client.query(`UPDATE deliveries SET status = 'succeeded', last_error = NULL, ${clear} ${where}`, base)
-            : outcome.kind === 'dead'
-              ? await client.query(`UPDATE deliveries SET status = 'dead', last_error = $4, ${clear} ${where}`, [...base, outcome.error])
-              : outcome.kind === 'retry'
-                ? await client.query(`UPDATE deliveries SET status = 'pending', next_attempt_at = $4, last_error = $5, ${clear} ${where}`, [...base, outcome.nextAttemptAt, outcome.error])
-                : await client.query(`UPDATE deliveries SET status = 'pending', next_attempt_at = $4, attempts = attempts - 1, round_attempts = round_attempts - 1, ${clear} ${where}`, [
-                    ...base,
-                    outcome.nextAttemptAt,
-                  ]);
-        if (changed.rowCount === 0) return false;
-        if (attempt) {
-          await client.query(
-            `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, finished_at, status_code, latency_ms, response_body, error, outcome)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-            [d.id, attempt.attempt, attempt.startedAt, attempt.finishedAt, attempt.statusCode, attempt.latencyMs, attempt.responseBody, attempt.error, attempt.outcome],
-          );
-        }
-        return true;
-      });
+      const params: unknown[] = [d.id, d.leaseToken, now];
+      const arg = (value: unknown): string => `$${params.push(value)}`;
+      const set =
+        outcome.kind === 'succeeded'
+          ? "status = 'succeeded', last_error = NULL"
+          : outcome.kind === 'dead'
+            ? `status = 'dead', last_error = ${arg(outcome.error)}`
+            : outcome.kind === 'retry'
+              ? `status = 'pending', next_attempt_at = ${arg(outcome.nextAttemptAt)}, last_error = ${arg(outcome.error)}`
+              : `status = 'pending', next_attempt_at = ${arg(outcome.nextAttemptAt)}, attempts = attempts - 1, round_attempts = round_attempts - 1`;
+      const update = `UPDATE deliveries SET ${set}, lease_until = NULL, lease_token = NULL, updated_at = $3 WHERE id = $1 AND lease_token = $2 AND status = 'sending' RETURNING id`;
+      // One statement, so one round trip and atomic: the attempt is recorded only if the lease still held.
+      const sql = attempt
+        ? `WITH changed AS (${update})
+           INSERT INTO delivery_attempts (delivery_id, attempt, started_at, finished_at, status_code, latency_ms, response_body, error, outcome)
+           SELECT id, ${[attempt.attempt, attempt.startedAt, attempt.finishedAt, attempt.statusCode, attempt.latencyMs, attempt.responseBody, attempt.error, attempt.outcome].map(arg).join(', ')} FROM changed`
+        : update;
+      return guardPg(async () => ((await pool.query(sql, params)).rowCount ?? 0) > 0);
     },
     async get(id) {
       return guardPg(async () => {

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryStatus, DeliveryStore } from '../deliveryStore.ts';
+import { createGroupCommit } from '../groupCommit.ts';
+import { sqliteGroupCommit } from './groupCommit.ts';
 import { insertDeliveries } from './messages.ts';
 import { afterSeq, seqPage } from './seqPage.ts';
 import type { SqliteDb } from './store.ts';
@@ -82,6 +84,8 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
     return true;
   });
 
+  const finishes = createGroupCommit({ commit: sqliteGroupCommit(db, (args: Parameters<DeliveryStore['finish']>) => finishTx(...args)), weigh: () => 0, maxInFlight: 1 });
+
   return {
     async createMany(deliveries, now) {
       return guard(() => db.transaction(() => insertDeliveries(db, deliveries, now.getTime())).immediate());
@@ -123,7 +127,8 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
       }));
     },
     async finish(delivery, outcome, attempt, now) {
-      return guard(() => finishTx.immediate(delivery, outcome, attempt, now));
+      // Outcomes of deliveries finishing together share one transaction and one fsync.
+      return finishes.add([delivery, outcome, attempt, now]);
     },
     async get(id) {
       return guard(() => {
