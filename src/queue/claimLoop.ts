@@ -22,8 +22,8 @@ export interface ClaimLoop {
 
 /**
  * The loop workers and dispatchers share: claim as many items as there are free
- * slots and run them; ask again at once after a full batch or when a slot frees,
- * else after `pollMs` or a wake-up.
+ * slots and run them; ask again at once after a full batch or when enough slots
+ * have freed, else after `pollMs` or a wake-up.
  */
 export function startClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
   const wakeup = o.wakeup ?? createWakeup();
@@ -31,6 +31,9 @@ export function startClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
   let stopped = false;
   let idle: AbortController | null = null;
   const kick = (): void => idle?.abort();
+  // A finished item asks for more only once a quarter of the slots are free (or none is busy):
+  // under load, claims then come in batches instead of one transaction per freed slot.
+  const minBatch = Math.max(1, Math.floor(o.concurrency / 4));
 
   const loop = (async () => {
     while (!stopped) {
@@ -46,7 +49,7 @@ export function startClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
       for (const item of claimed) {
         const p = o.run(item).finally(() => {
           inFlight.delete(p);
-          kick();
+          if (inFlight.size === 0 || o.concurrency - inFlight.size >= minBatch) kick();
         });
         inFlight.add(p);
       }
