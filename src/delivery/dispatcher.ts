@@ -9,7 +9,7 @@ import type { OutboundClient } from '../outbound/client.ts';
 import type { ClaimedDelivery, DeliveryOutcome, EndpointRecord } from '../storage/deliveryStore.ts';
 import type { Store } from '../storage/store.ts';
 import { sendAttempt } from './attempt.ts';
-import { publish } from './router.ts';
+import type { Router } from './router.ts';
 import { startClaimLoop } from '../queue/claimLoop.ts';
 import type { Wakeup } from '../queue/wakeup.ts';
 
@@ -25,6 +25,8 @@ export interface DispatcherOptions {
   metrics: Metrics;
   /** Notified when deliveries are queued in this process, so an idle dispatcher starts at once. */
   wakeup: Wakeup;
+  /** Reads endpoints (a short-lived list) and publishes the operational events (an endpoint disabled). */
+  router: Router;
 }
 
 export interface Dispatcher {
@@ -80,6 +82,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
 
   async function payloadOf(d: ClaimedDelivery): Promise<{ body: Buffer; contentType: string; headers: Record<string, string>; sourceId: string | null } | string> {
     if (d.subjectKind === 'message') {
+      if (d.payload) return { body: d.payload, contentType: 'application/json', headers: {}, sourceId: null };
       const message = await store.messages.get(d.subjectId);
       return message ? { body: message.payload, contentType: 'application/json', headers: {}, sourceId: null } : `message ${d.subjectId} no longer exists`;
     }
@@ -93,6 +96,8 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     // A success of a healthy endpoint changes nothing: no write (the common case, once per delivery).
     if (ok && endpoint.consecutiveFailures === 0 && endpoint.failingSince === null) return;
     const streak = await store.endpoints.recordResult(endpoint.id, ok, now);
+    // The streak the list holds is stale now.
+    o.router.endpointsChanged();
     if (ok || !streak) return;
     const failingMs = streak.failingSince ? now.getTime() - streak.failingSince.getTime() : 0;
     const reason = gone
@@ -101,16 +106,17 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
         ? 'failing'
         : null;
     if (reason === null || !(await store.endpoints.disable(endpoint.id, reason, now))) return;
+    o.router.endpointsChanged();
     metrics.endpointsDisabled.inc({ reason });
     log.warn({ endpointId: endpoint.id, reason, consecutiveFailures: streak.consecutiveFailures }, 'endpoint disabled');
     const payload = { type: 'portcullis.endpoint.disabled', timestamp: now.toISOString(), data: { endpointId: endpoint.id, url: endpoint.url, reason, failingSince: streak.failingSince?.toISOString() ?? null } };
-    await publish(store, wakeup, payload.type, Buffer.from(JSON.stringify(payload)), now);
+    await o.router.publish(payload.type, Buffer.from(JSON.stringify(payload)), now);
   }
 
   async function attempt(d: ClaimedDelivery): Promise<void> {
     let outcome: DeliveryOutcome;
     const startedAt = clock();
-    const endpoint = await store.endpoints.get(d.endpointId);
+    const endpoint = await o.router.endpoint(d.endpointId);
     if (!endpoint || !endpoint.enabled) {
       // Disabled since it was claimed: back in the queue, resumed when it is enabled again.
       await store.deliveries.finish(d, { kind: 'postponed', nextAttemptAt: startedAt }, null, startedAt);

@@ -29,27 +29,60 @@ export function deliveriesFor(
     .map((e) => ({ id: newId(ID_PREFIX.delivery), endpointId: e.id, subjectKind: subject.kind, subjectId: subject.id, causeId, eventType: subject.type, nextAttemptAt: now }));
 }
 
-/** Publishes a message (the API's, or an operational one) with its deliveries, in one transaction; wakes this process's dispatcher. */
-export async function publish(store: Store, queued: Wakeup, eventType: string, payload: Buffer, now: Date): Promise<{ id: string; deliveries: number }> {
-  const id = newId(ID_PREFIX.message);
-  const deliveries = deliveriesFor(await store.endpoints.all(), { kind: 'message', id, type: eventType, sourceId: null }, id, now);
-  await store.messages.create({ id, eventType, payload, createdAt: now }, deliveries);
-  if (deliveries.length > 0) queued.notify();
-  return { id, deliveries: deliveries.length };
+/** How long the router trusts its list of endpoints (changes through this process's API clear it at once). */
+export const ENDPOINT_LIST_TTL_MS = 1000;
+
+export interface Router {
+  /** Publishes a message (the API's, or an operational one) with its deliveries, in one transaction; wakes this process's dispatcher. */
+  publish(eventType: string, payload: Buffer, now: Date): Promise<{ id: string; deliveries: number }>;
+  /**
+   * The processing step that routes an inbound event to the endpoints that want
+   * it. Its cause is the processing job, so a retried job routes nothing twice
+   * while a replay (a new job) delivers again.
+   */
+  routeStep: ProcessStep;
+  /** One endpoint, from the same short-lived list (read from the store when the list does not have it enabled). */
+  endpoint(id: string): Promise<EndpointRecord | null>;
+  /** Endpoints were created, changed or deleted: read them again. */
+  endpointsChanged(): void;
 }
 
-/**
- * The processing step that routes an inbound event to the endpoints that want
- * it. Its cause is the processing job, so a retried job routes nothing twice
- * while a replay (a new job) delivers again.
- */
-export function createRouteStep(store: Store, clock: () => Date, queued: Wakeup): ProcessStep {
+export function createRouter(store: Store, clock: () => Date, queued: Wakeup): Router {
+  // Routing reads every endpoint for every message and event; endpoints are few and change rarely.
+  let cached: { endpoints: Promise<EndpointRecord[]>; until: number } | null = null;
+  const endpoints = (): Promise<EndpointRecord[]> => {
+    if (cached === null || cached.until <= Date.now()) {
+      const read = store.endpoints.all();
+      cached = { endpoints: read, until: Date.now() + ENDPOINT_LIST_TTL_MS };
+      read.catch(() => (cached = null));
+    }
+    return cached.endpoints;
+  };
   return {
-    name: 'route',
-    async run(event: EventRecord, _signal, job) {
-      const now = clock();
-      const deliveries = deliveriesFor(await store.endpoints.all(), { kind: 'event', id: event.id, type: event.type, sourceId: event.sourceId }, job.id, now);
-      if (deliveries.length > 0 && (await store.deliveries.createMany(deliveries, now)) > 0) queued.notify();
+    async publish(eventType, payload, now) {
+      const id = newId(ID_PREFIX.message);
+      const deliveries = deliveriesFor(await endpoints(), { kind: 'message', id, type: eventType, sourceId: null }, id, now);
+      await store.messages.create({ id, eventType, payload, createdAt: now }, deliveries);
+      if (deliveries.length > 0) queued.notify();
+      return { id, deliveries: deliveries.length };
+    },
+    routeStep: {
+      name: 'route',
+      async run(event: EventRecord, _signal, job) {
+        const now = clock();
+        const deliveries = deliveriesFor(await endpoints(), { kind: 'event', id: event.id, type: event.type, sourceId: event.sourceId }, job.id, now);
+        if (deliveries.length > 0 && (await store.deliveries.createMany(deliveries, now)) > 0) queued.notify();
+      },
+    },
+    async endpoint(id) {
+      const found = (await endpoints()).find((e) => e.id === id);
+      // Missing or disabled in the list, yet asked for (a delivery was claimed for it): the list is stale.
+      if (found?.enabled) return found;
+      cached = null;
+      return store.endpoints.get(id);
+    },
+    endpointsChanged() {
+      cached = null;
     },
   };
 }

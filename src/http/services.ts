@@ -9,6 +9,7 @@ import type { RateLimits } from '../ratelimit/rateLimits.ts';
 import type { Meter } from '../usage/meter.ts';
 import type { ProcessStep } from '../queue/worker.ts';
 import type { Wakeup } from '../queue/wakeup.ts';
+import type { Router } from '../delivery/router.ts';
 import type { SourceCache } from '../ingest/sourceCache.ts';
 import type { ScopeCatalog } from '../core/scopes.ts';
 import type { OutboundClient } from '../outbound/client.ts';
@@ -39,6 +40,8 @@ export interface Services {
   newEvents: Wakeup;
   /** Notified when deliveries are queued, so this process's dispatcher starts on them at once. */
   newDeliveries: Wakeup;
+  /** Routes messages and inbound events to endpoints; endpoint routes tell it when endpoints change. */
+  router: Router;
   /** Sources as `/in/` reads them, secrets unsealed; source routes clear it on every change. */
   sourceCache: SourceCache;
   /**

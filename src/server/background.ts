@@ -23,6 +23,7 @@ export function startBackground(services: Services, log: Logger): Background {
     log,
     metrics,
     wakeup: services.newDeliveries,
+    router: services.router,
   });
   const retention = startRetention(store.events, config.retention, clock, log, metrics);
   return {

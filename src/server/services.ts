@@ -1,5 +1,5 @@
 import { createWakeup } from '../queue/wakeup.ts';
-import { createRouteStep } from '../delivery/router.ts';
+import { createRouter } from '../delivery/router.ts';
 import { createSourceCache } from '../ingest/sourceCache.ts';
 import { createHmac, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -89,13 +89,15 @@ export async function createServices(config: Config, options: ServiceOptions): P
   flushTimer.unref();
   const newEvents = createWakeup();
   const newDeliveries = createWakeup();
+  const router = createRouter(store, clock, newDeliveries);
   const outbound = createOutboundClient({ allow: config.ssrfAllow, ...(options.resolver ? { resolver: options.resolver } : {}) });
   return {
     limiter,
     rateLimits: createRateLimits(config, limiter, metrics, clock, options.logger),
     meter,
     // Routing to endpoints first; the steps given (tests' ones) after it.
-    processSteps: [createRouteStep(store, clock, newDeliveries), ...(options.processSteps ?? [])],
+    processSteps: [router.routeStep, ...(options.processSteps ?? [])],
+    router,
     newEvents,
     newDeliveries,
     sourceCache: createSourceCache(store.sources, secretsEncryptionKey),

@@ -129,6 +129,8 @@ export interface ClaimedDelivery {
   roundAttempt: number;
   leaseToken: string;
   createdAt: Date;
+  /** A message's payload, when the claim read it with the delivery (saves a read per attempt). */
+  payload?: Buffer;
 }
 
 export type DeliveryOutcome =

@@ -211,6 +211,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
         secretSealed: sealSecret(secretsKey, secret, id),
         now: clock(),
       });
+      services.router.endpointsChanged();
       request.log.info({ event: 'endpoint.created', endpointId: id, host: url.hostname }, 'endpoint created');
       return reply.code(201).header('location', `/v1/endpoints/${id}`).send({ ...present(endpoint, clock()), secret });
     },
@@ -277,6 +278,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       const now = clock();
       const endpoint = await store.endpoints.update(existing.id, patch, now);
       if (!endpoint) throw notFound(request.params.id);
+      services.router.endpointsChanged();
       const reenabled = body.enabled === true && !existing.enabled;
       request.log.info({ event: reenabled ? 'endpoint.enabled' : 'endpoint.updated', endpointId: endpoint.id, fields: Object.keys(body) }, reenabled ? 'endpoint re-enabled' : 'endpoint updated');
       // Its waiting deliveries resume now rather than at the next poll.
@@ -298,6 +300,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
     handler: async (request, reply) => {
       const endpoint = await load(request.params.id);
       if (!(await store.endpoints.delete(endpoint.id, clock()))) throw notFound(request.params.id);
+      services.router.endpointsChanged();
       request.log.info({ event: 'endpoint.deleted', endpointId: endpoint.id }, 'endpoint deleted');
       return reply.code(204).send(null);
     },
@@ -356,6 +359,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
         now,
       });
       if (!rotated) throw notFound(request.params.id);
+      services.router.endpointsChanged();
       request.log.info({ event: 'endpoint.secret.rotated', endpointId: endpoint.id, gracePeriodSeconds: grace }, 'endpoint secret rotated');
       return { ...present(rotated, now), secret };
     },

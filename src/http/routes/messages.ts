@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Problem } from '../../core/problems.ts';
-import { publish } from '../../delivery/router.ts';
 import type { MessageRecord } from '../../storage/deliveryStore.ts';
 import type { Services } from '../services.ts';
 import { AUTH_PROBLEMS, BODY_PROBLEMS, IdParams, POST_PROBLEMS, curlExample, problemResponses } from '../schemas/common.ts';
@@ -30,7 +29,7 @@ export function registerMessageRoutes(app: FastifyInstance, services: Services):
     },
     handler: async (request, reply) => {
       const now = clock();
-      const published = await publish(store, services.newDeliveries, request.body.eventType, Buffer.from(JSON.stringify(request.body.payload)), now);
+      const published = await services.router.publish(request.body.eventType, Buffer.from(JSON.stringify(request.body.payload)), now);
       request.log.info({ event: 'message.created', messageId: published.id, eventType: request.body.eventType, deliveries: published.deliveries }, 'message published');
       return reply
         .code(202)

@@ -52,7 +52,7 @@ export function createPostgresDeliveryStore(pool: pg.Pool): DeliveryStore {
     async claim({ limit, leaseMs, now, busyEndpoints }) {
       const token = randomUUID();
       return guardPg(async () => {
-        const res = await pool.query<Row>(
+        const res = await pool.query<Row & { payload: Buffer | null }>(
           // Due deliveries and expired leases read apart, each in index order up to the limit
           // (one OR over both would collect every due delivery and sort them on each claim).
           `WITH expired AS (
@@ -66,7 +66,7 @@ export function createPostgresDeliveryStore(pool: pg.Pool): DeliveryStore {
            )
            UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, round_attempts = d.round_attempts + 1, lease_until = $1, lease_token = $2, updated_at = $3
            WHERE d.id IN (SELECT id FROM (SELECT * FROM expired UNION ALL SELECT * FROM pending) c ORDER BY due, seq LIMIT $5)
-           RETURNING d.*`,
+           RETURNING d.*, (SELECT m.payload FROM messages m WHERE d.subject_kind = 'message' AND m.id = d.subject_id) AS payload`,
           [new Date(now.getTime() + leaseMs), token, now, busyEndpoints, limit],
         );
         return res.rows.map((r) => ({
@@ -79,6 +79,7 @@ export function createPostgresDeliveryStore(pool: pg.Pool): DeliveryStore {
           roundAttempt: r.round_attempts,
           leaseToken: token,
           createdAt: r.created_at,
+          ...(r.payload ? { payload: r.payload } : {}),
         }));
       });
     },
