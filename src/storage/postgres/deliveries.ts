@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryStatus, DeliveryStore } from '../deliveryStore.ts';
 import { listPage } from './listPage.ts';
+import { createGroupCommit } from '../groupCommit.ts';
+import { PG_FINISH_MAX_IN_FLIGHT, finishDeliveries } from './finishDeliveries.ts';
+import type { Finish } from './finishDeliveries.ts';
 import { insertDeliveries } from './messages.ts';
 import { guardPg } from './store.ts';
 
@@ -45,6 +48,7 @@ function filterSql(n: number): string {
 const filterParams = (f: DeliveryFilter): unknown[] => [f.endpointId, f.subjectId, f.status, f.from, f.to];
 
 export function createPostgresDeliveryStore(pool: pg.Pool): DeliveryStore {
+  const finishes = createGroupCommit({ commit: (items: Finish[]) => finishDeliveries(pool, items), weigh: () => 0, maxInFlight: PG_FINISH_MAX_IN_FLIGHT });
   return {
     async createMany(deliveries, now) {
       return guardPg(() => insertDeliveries(pool, deliveries, now));
@@ -83,25 +87,8 @@ export function createPostgresDeliveryStore(pool: pg.Pool): DeliveryStore {
         }));
       });
     },
-    async finish(d, outcome, attempt, now) {
-      const params: unknown[] = [d.id, d.leaseToken, now];
-      const arg = (value: unknown): string => `$${params.push(value)}`;
-      const set =
-        outcome.kind === 'succeeded'
-          ? "status = 'succeeded', last_error = NULL"
-          : outcome.kind === 'dead'
-            ? `status = 'dead', last_error = ${arg(outcome.error)}`
-            : outcome.kind === 'retry'
-              ? `status = 'pending', next_attempt_at = ${arg(outcome.nextAttemptAt)}, last_error = ${arg(outcome.error)}`
-              : `status = 'pending', next_attempt_at = ${arg(outcome.nextAttemptAt)}, attempts = attempts - 1, round_attempts = round_attempts - 1`;
-      const update = `UPDATE deliveries SET ${set}, lease_until = NULL, lease_token = NULL, updated_at = $3 WHERE id = $1 AND lease_token = $2 AND status = 'sending' RETURNING id`;
-      // One statement, so one round trip and atomic: the attempt is recorded only if the lease still held.
-      const sql = attempt
-        ? `WITH changed AS (${update})
-           INSERT INTO delivery_attempts (delivery_id, attempt, started_at, finished_at, status_code, latency_ms, response_body, error, outcome)
-           SELECT id, ${[attempt.attempt, attempt.startedAt, attempt.finishedAt, attempt.statusCode, attempt.latencyMs, attempt.responseBody, attempt.error, attempt.outcome].map(arg).join(', ')} FROM changed`
-        : update;
-      return guardPg(async () => ((await pool.query(sql, params)).rowCount ?? 0) > 0);
+    async finish(delivery, outcome, attempt, now) {
+      return finishes.add({ delivery, outcome, attempt, now });
     },
     async get(id) {
       return guardPg(async () => {
