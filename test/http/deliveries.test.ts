@@ -48,8 +48,11 @@ async function receiver(t: TestContext): Promise<{ url: string; got: Received[];
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got, handle: (h) => (handler = h) };
 }
 
+/** The tests move the simulated clock on by minutes at a time: leases long enough not to run out under an attempt in flight. */
+const DELIVERY = JSON.stringify({ pollMs: 10, leaseMs: 86_400_000 });
+
 async function setup(t: TestContext): Promise<Harness> {
-  return startHarness(t, { env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 10 }), PORTCULLIS_PROCESSING: JSON.stringify({ pollMs: 10 }) } });
+  return startHarness(t, { env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: DELIVERY, PORTCULLIS_PROCESSING: JSON.stringify({ pollMs: 10 }) } });
 }
 
 async function endpoint(h: Harness, body: Record<string, unknown>): Promise<{ id: string; secret: string }> {
@@ -333,7 +336,7 @@ test('test sends one signed event and answers with the attempt; every attempt re
   const a = await receiver(t);
   let address = '127.0.0.1';
   const h = await startHarness(t, {
-    env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 10 }) },
+    env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: DELIVERY },
     resolver: async () => [{ address, family: 4 }],
   });
   const port = new URL(a.url).port;
@@ -362,7 +365,7 @@ test('an endpoint failing N attempts in a row, or for too long, is disabled as f
     res.statusCode = 500;
     res.end();
   });
-  const h = await startHarness(t, { env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 10, disableAfterFailures: 3, disableAfterSeconds: 86_400 }) } });
+  const h = await startHarness(t, { env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 10, leaseMs: 86_400_000, disableAfterFailures: 3, disableAfterSeconds: 86_400 }) } });
   const byCount = await endpoint(h, { url: `${a.url}/count`, eventTypes: ['count.*'], retrySchedule: [0, 0, 0, 0, 0] });
   await publish(h, 'count.x', {});
   await until('disabled after 3 failures', async () => (await h.get(`/v1/endpoints/${byCount.id}`)).json<{ enabled: boolean; disabledReason: string | null; consecutiveFailures: number }>(), (e) => !e.enabled);
@@ -393,7 +396,7 @@ test('a slow endpoint holds only its own slots; an endpoint rate limit spaces it
   const reset = await receiver(t);
   reset.handle((req) => req.socket.destroy());
   const h = await startHarness(t, {
-    env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 10, concurrency: 16, perEndpointConcurrency: 4 }) },
+    env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 10, leaseMs: 86_400_000, concurrency: 16, perEndpointConcurrency: 4 }) },
     resolver: async (name) => {
       if (name === 'gone.example.test') throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
       return [{ address: '127.0.0.1', family: 4 }];
