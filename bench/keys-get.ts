@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { dropSchema, postgresProblem } from './lib/postgres.ts';
 import { callgrindAvailable, countInstructions } from './lib/callgrind.ts';
 import type { InstructionCount } from './lib/callgrind.ts';
 import { runLoad } from './lib/load.ts';
@@ -121,29 +121,6 @@ function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PORTCULLIS_')) env[k] = v;
   return { ...env, PORTCULLIS_HOST: '127.0.0.1', PORTCULLIS_LOG_LEVEL: 'info', ...extra };
-}
-
-async function postgresProblem(url: string): Promise<string | null> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 async function request(url: string, key: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; text: string }> {
