@@ -9,46 +9,13 @@
 // Plain JavaScript over the compiled dist/, like the subject (the published bin).
 //
 // Env: BENCH_PORT (required).
-import Fastify, { LogController } from 'fastify';
-import { loadConfig } from '../dist/src/config/load.js';
 import { ID_PREFIX, newId } from '../dist/src/core/ids.js';
-import { REQUEST_ID_HEADER } from '../dist/src/http/app.js';
-import { createLogger } from '../dist/src/server/logger.js';
+import { baselineApp, serveBaseline } from './lib/baselineApp.js';
 
 const port = Number(process.env.BENCH_PORT);
 if (!Number.isInteger(port)) throw new Error('set BENCH_PORT');
 
-// Defaults only, like the subject started with no config file.
-const config = loadConfig({ env: {} });
-const logger = createLogger('info');
-const app = Fastify({
-  loggerInstance: logger,
-  logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
-  genReqId: () => newId(ID_PREFIX.request),
-  requestIdHeader: false,
-  bodyLimit: config.bodyLimit,
-  forceCloseConnections: 'idle',
-  return503OnClosing: true,
-});
-
-app.addHook('onRequest', async (request, reply) => {
-  reply.header(REQUEST_ID_HEADER, request.id);
-});
-app.addHook('onResponse', async (request, reply) => {
-  request.log.info(
-    {
-      method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
-      path: request.url.split('?')[0],
-      status: reply.statusCode,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      keyId: undefined,
-    },
-    'request',
-  );
-});
-app.get('/healthz', async () => ({ status: 'ok' }));
-
+const app = baselineApp();
 await app.register(async (inbound) => {
   inbound.removeAllContentTypeParsers();
   inbound.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
@@ -60,11 +27,4 @@ await app.register(async (inbound) => {
     return { eventId: newId(ID_PREFIX.event), duplicate: false };
   });
 });
-
-await app.listen({ host: '127.0.0.1', port });
-process.once('SIGTERM', () => {
-  app.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
-});
+await serveBaseline(app, port);
