@@ -15,10 +15,9 @@
 // 2. End-to-end latency: an open-loop publisher (bench/delivery-publisher.ts)
 //    at a fixed rate; for each message, receiver arrival time minus the time
 //    its 202 reached the publisher.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
@@ -29,6 +28,7 @@ import { dropSchema, postgresProblem } from './lib/postgres.ts';
 import { CPUS, cpuSeconds, freePort, procStatusKb, startProcess, track, waitForHttp } from './lib/procs.ts';
 import type { Managed } from './lib/procs.ts';
 import { median, round } from './lib/stats.ts';
+import { metricsOf, serverEnv, storeDir, sumOf } from './lib/subject.ts';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const RECEIVER = join(ROOT, 'bench/delivery-receiver.ts');
@@ -170,25 +170,6 @@ export interface DeliveryResult {
 
 type Log = (message: string) => void;
 
-function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  // Only the settings given here: a PORTCULLIS_* variable from the caller's shell must not change the subject.
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PORTCULLIS_')) env[k] = v;
-  return { ...env, PORTCULLIS_HOST: '127.0.0.1', PORTCULLIS_LOG_LEVEL: 'info', ...extra };
-}
-
-/** The store's directory, on a disk: on a tmpfs an fsync costs nothing. */
-function storeDir(engine: Engine): { dir: string; fileSystem: string | null } {
-  const fsType = (path: string): string | null => spawnSync('stat', ['-f', '-c', '%T', path], { encoding: 'utf8' }).stdout?.trim() || null;
-  let dir = mkdtempSync(join(tmpdir(), `portcullis-bench-delivery-${engine}-`));
-  if (fsType(dir) === 'tmpfs') {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(join(ROOT, 'data'), { recursive: true });
-    dir = mkdtempSync(join(ROOT, 'data', `bench-delivery-${engine}-`));
-  }
-  return { dir, fileSystem: fsType(dir) };
-}
-
 /** An `invoice.paid`-style payload of about `bytes` bytes of JSON. */
 export function invoicePayload(bytes: number): Record<string, unknown> {
   const payload = {
@@ -250,22 +231,6 @@ function receiverClient(base: string) {
   };
 }
 type Receiver = ReturnType<typeof receiverClient>;
-
-/** A family's samples summed over the label sets that contain `match` (all when empty). */
-function sumOf(text: string, name: string, match = ''): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!(line.startsWith(`${name}{`) || line.startsWith(`${name} `)) || !line.includes(match)) continue;
-    total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
-}
-
-async function metricsOf(base: string, admin: string): Promise<string> {
-  const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${admin}` } });
-  if (!res.ok) throw new Error(`GET /metrics: ${res.status}`);
-  return res.text();
-}
 
 /** Runs one of the bench's helper scripts pinned to `cpu`; resolves with its last stdout line, parsed. */
 async function runScript<T>(script: string, envName: string, options: object, cpu: number | null): Promise<T> {
@@ -342,7 +307,7 @@ async function benchEngine(engine: Engine, options: DeliveryOptions, log: Log): 
       return { ...result, skipped: `PostgreSQL unreachable: ${problem}` };
     }
   }
-  const { dir, fileSystem } = storeDir(engine);
+  const { dir, fileSystem } = storeDir('delivery', engine);
   result.storeFileSystem = engine === 'sqlite' ? fileSystem : null;
   const schema = engine === 'postgres' ? `bench_${randomBytes(6).toString('hex')}` : null;
   const storeEnv: Record<string, string> = schema ? { PORTCULLIS_DATABASE_URL: options.postgresUrl, PORTCULLIS_DATABASE_SCHEMA: schema } : {};

@@ -6,10 +6,9 @@
 // reads the same body and answers 200), side by side in one run on loopback.
 // Every request is a new delivery: the load generator signs each one with a
 // fresh delivery id, so none is answered as a duplicate.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './keys-get.ts';
 import type { Engine, Side } from './keys-get.ts';
@@ -20,6 +19,7 @@ import { dropSchema, postgresProblem } from './lib/postgres.ts';
 import { CPUS, cpuSeconds, freePort, procStatusKb, startProcess, waitForHttp } from './lib/procs.ts';
 import type { Managed } from './lib/procs.ts';
 import { median, round } from './lib/stats.ts';
+import { metricsOf, serverEnv, storeDir, sumOf } from './lib/subject.ts';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const BASELINE = join(ROOT, 'bench/ingest-baseline-server.js');
@@ -150,42 +150,10 @@ export function pushPayload(bytes: number): string {
   return JSON.stringify(payload);
 }
 
-function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  // Only the settings given here: a PORTCULLIS_* variable from the caller's shell must not change the subject.
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PORTCULLIS_')) env[k] = v;
-  return { ...env, PORTCULLIS_HOST: '127.0.0.1', PORTCULLIS_LOG_LEVEL: 'info', ...extra };
-}
-
-/** The store's directory, on a disk: on a tmpfs an fsync costs nothing and the bench would measure nothing. */
-function storeDir(engine: Engine): { dir: string; fileSystem: string | null } {
-  const fsType = (path: string): string | null => spawnSync('stat', ['-f', '-c', '%T', path], { encoding: 'utf8' }).stdout?.trim() || null;
-  let dir = mkdtempSync(join(tmpdir(), `portcullis-bench-ingest-${engine}-`));
-  if (fsType(dir) === 'tmpfs') {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(join(ROOT, 'data'), { recursive: true });
-    dir = mkdtempSync(join(ROOT, 'data', `bench-ingest-${engine}-`));
-  }
-  return { dir, fileSystem: fsType(dir) };
-}
-
 /** A Prometheus sample, e.g. `portcullis_ingest_commits_total` or `portcullis_queue_jobs{state="ready"}`; 0 when absent. */
 function sample(text: string, name: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? 0 : Number(line.slice(name.length + 1));
-}
-
-/** A family's samples summed over their labels (`portcullis_webhooks_received_total{source=…,type=…}`). */
-function sumOf(text: string, name: string): number {
-  let total = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return total;
-}
-
-async function metricsOf(base: string, admin: string): Promise<string> {
-  const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${admin}` } });
-  if (!res.ok) throw new Error(`GET /metrics: ${res.status}`);
-  return res.text();
 }
 
 async function post(url: string, body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
@@ -214,7 +182,7 @@ async function benchEngine(engine: Engine, options: IngestOptions, log: Log): Pr
       return { engine, skipped: `PostgreSQL unreachable: ${problem}`, ...empty };
     }
   }
-  const { dir, fileSystem } = storeDir(engine);
+  const { dir, fileSystem } = storeDir('ingest', engine);
   const schema = engine === 'postgres' ? `bench_${randomBytes(6).toString('hex')}` : null;
   const storeEnv: Record<string, string> = schema ? { PORTCULLIS_DATABASE_URL: options.postgresUrl, PORTCULLIS_DATABASE_SCHEMA: schema } : {};
   const procs: Managed[] = [];

@@ -16,6 +16,7 @@ import type { LoadResult } from './lib/load.ts';
 import { CPUS, cpuSeconds, freePort, procStatusKb, startProcess, waitForHttp } from './lib/procs.ts';
 import type { Managed } from './lib/procs.ts';
 import { median, round } from './lib/stats.ts';
+import { serverEnv } from './lib/subject.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // Both sides run compiled code: the subject is the published bin (dist/, built by runKeysGet).
@@ -115,13 +116,6 @@ export interface KeysGetResult {
 }
 
 type Log = (message: string) => void;
-
-function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  // Only the settings given here: a PORTCULLIS_* variable from the caller's shell must not change the subject.
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PORTCULLIS_')) env[k] = v;
-  return { ...env, PORTCULLIS_HOST: '127.0.0.1', PORTCULLIS_LOG_LEVEL: 'info', ...extra };
-}
 
 async function request(url: string, key: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; text: string }> {
   const res = await fetch(url, {
