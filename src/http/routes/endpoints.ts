@@ -6,6 +6,8 @@ import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
 import { openSecret, sealSecret } from '../../core/secretBox.ts';
 import { newEndpointSecret } from '../../core/webhookSigning.ts';
+import { sendAttempt } from '../../delivery/attempt.ts';
+import { signingSecrets } from '../../delivery/dispatcher.ts';
 import { SsrfRefused } from '../../outbound/ssrf.ts';
 import type { EndpointPatch, EndpointRecord } from '../../storage/deliveryStore.ts';
 import { emptyBodyAsDefaults } from '../plugins/routeHooks.ts';
@@ -26,6 +28,7 @@ import {
   UpdateEndpointBody,
 } from '../schemas/endpoints.ts';
 import type { EndpointResponse } from '../schemas/endpoints.ts';
+import { Attempt, BULK_RETRY_DEFAULT, RecoverBody, RetryResult } from '../schemas/deliveries.ts';
 
 const EXAMPLE_ID = 'ep_01jdx3m5a8q2v7k4r9t6w1y3zb';
 
@@ -362,6 +365,75 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       services.router.endpointsChanged();
       request.log.info({ event: 'endpoint.secret.rotated', endpointId: endpoint.id, gracePeriodSeconds: grace }, 'endpoint secret rotated');
       return { ...present(rotated, now), secret };
+    },
+  });
+
+  r.post('/v1/endpoints/:id/recover', {
+    config: { scope: 'endpoints:write' },
+    schema: {
+      operationId: 'recoverEndpoint',
+      tags: ['endpoints'],
+      summary: 'Recover failed deliveries',
+      description: 'Re-sends every dead delivery of the endpoint created since the given time (after an outage on its side).' + curlExample('POST', `/v1/endpoints/${EXAMPLE_ID}/recover`, { since: '2026-11-28T00:00:00Z' }),
+      params: IdParams,
+      body: RecoverBody,
+      response: { 202: RetryResult, ...problemResponses(...AUTH_PROBLEMS, ...BODY_PROBLEMS, ...POST_PROBLEMS, 'not-found') },
+    },
+    handler: async (request, reply) => {
+      const endpoint = await store.endpoints.get(request.params.id);
+      if (!endpoint) throw new Problem('not-found', { detail: `no endpoint ${request.params.id}` });
+      const filter = { endpointId: endpoint.id, subjectId: null, status: 'dead' as const, from: new Date(request.body.since), to: null, ids: null };
+      const retried = await store.deliveries.retry(filter, request.body.limit ?? BULK_RETRY_DEFAULT, clock());
+      request.log.info({ event: 'endpoint.recovered', endpointId: endpoint.id, since: request.body.since, retried }, 'endpoint recovery queued');
+      services.newDeliveries.notify();
+      return reply.code(202).send({ retried });
+    },
+  });
+
+  r.post('/v1/endpoints/:id/test', {
+    config: { scope: 'endpoints:write' },
+    schema: {
+      operationId: 'testEndpoint',
+      tags: ['endpoints'],
+      summary: 'Send a test event',
+      description:
+        'Sends a signed `portcullis.endpoint.test` message to this endpoint only, at once, and answers with the attempt (status code, latency, the start of the answer, error). The message is stored; the attempt is not retried.' +
+        curlExample('POST', `/v1/endpoints/${EXAMPLE_ID}/test`),
+      params: IdParams,
+      response: { 200: Attempt, ...problemResponses(...AUTH_PROBLEMS, ...POST_PROBLEMS, 'not-found') },
+    },
+    handler: async (request) => {
+      const endpoint = await store.endpoints.get(request.params.id);
+      if (!endpoint) throw new Problem('not-found', { detail: `no endpoint ${request.params.id}` });
+      const now = clock();
+      const id = newId(ID_PREFIX.message);
+      const payload = Buffer.from(JSON.stringify({ type: 'portcullis.endpoint.test', timestamp: now.toISOString(), data: { endpointId: endpoint.id } }));
+      await store.messages.create({ id, eventType: 'portcullis.endpoint.test', payload, createdAt: now }, []);
+      const res = await sendAttempt(services.outbound, {
+        url: endpoint.url,
+        secrets: signingSecrets(endpoint, (sealed) => openSecret(services.secretsKey, sealed, endpoint.id), now),
+        webhookId: id,
+        eventType: 'portcullis.endpoint.test',
+        sourceId: null,
+        body: payload,
+        contentType: 'application/json',
+        eventHeaders: {},
+        endpointHeaders: endpoint.headers,
+        timeoutMs: endpoint.timeoutMs,
+        responseBodyMaxBytes: services.config.delivery.responseBodyMaxBytes,
+        now,
+      });
+      request.log.info({ event: 'endpoint.tested', endpointId: endpoint.id, statusCode: res.statusCode }, 'endpoint tested');
+      return {
+        attempt: 1,
+        startedAt: now.toISOString(),
+        finishedAt: clock().toISOString(),
+        statusCode: res.statusCode,
+        latencyMs: res.latencyMs,
+        responseBody: res.responseBody,
+        error: res.error,
+        outcome: res.ok ? 'succeeded' : 'dead',
+      };
     },
   });
 }

@@ -2,6 +2,9 @@ import { Type } from 'typebox';
 import type { Static } from 'typebox';
 import { ListQuery, NullableTimestamp, Timestamp } from './common.ts';
 
+/** Deliveries a bulk retry or a recovery queues when no limit is given. */
+export const BULK_RETRY_DEFAULT = 1000;
+
 const Status = Type.String({ enum: ['pending', 'sending', 'succeeded', 'dead'], description: '`pending` (an attempt is due or scheduled), `sending`, `succeeded`, or `dead` (out of attempts).' });
 
 export const Delivery = Type.Object(
