@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { OutboundClient } from '../outbound/client.ts';
 import { webhookSignature } from '../core/webhookSigning.ts';
 
@@ -36,8 +37,8 @@ export const USER_AGENT = 'Portcullis-Webhooks/1';
 
 export interface AttemptRequest {
   url: string;
-  /** The endpoint's current secret, and during a rotation the previous one: each attempt carries both signatures. */
-  secrets: string[];
+  /** The signing keys of the endpoint's current secret, and during a rotation the previous one: each attempt carries both signatures. */
+  keys: KeyObject[];
   /** `webhook-id`: the message or event id, the same on every attempt. */
   webhookId: string;
   eventType: string;
@@ -89,7 +90,7 @@ export async function sendAttempt(client: OutboundClient, req: AttemptRequest): 
     'user-agent': USER_AGENT,
     'webhook-id': req.webhookId,
     'webhook-timestamp': String(timestamp),
-    'webhook-signature': webhookSignature(req.secrets, req.webhookId, timestamp, req.body),
+    'webhook-signature': webhookSignature(req.keys, req.webhookId, timestamp, req.body),
     'portcullis-event-type': req.eventType,
     ...(req.sourceId ? { 'portcullis-source': req.sourceId } : {}),
   };

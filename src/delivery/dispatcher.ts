@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { signingKey } from '../core/webhookSigning.ts';
 import type { Logger } from 'pino';
 import type { DeliveryConfig } from '../config/schema.ts';
 import { nextRetryDelayMs, retryAfterMs } from '../core/retrySchedule.ts';
@@ -33,11 +34,11 @@ export interface Dispatcher {
   stop(): Promise<void>;
 }
 
-/** The secrets an attempt is signed with: the current one, and during a rotation's grace period the previous one too. */
-export function signingSecrets(endpoint: EndpointRecord, open: (sealed: string) => string, now: Date): string[] {
-  const secrets = [open(endpoint.secretSealed)];
-  if (endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now) secrets.push(open(endpoint.previousSecretSealed));
-  return secrets;
+/** The keys an attempt is signed with: the current secret's, and during a rotation's grace period the previous one's too. */
+export function signingKeys(endpoint: EndpointRecord, keyOf: (sealed: string) => KeyObject, now: Date): KeyObject[] {
+  const keys = [keyOf(endpoint.secretSealed)];
+  if (endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now) keys.push(keyOf(endpoint.previousSecretSealed));
+  return keys;
 }
 
 /**
@@ -54,17 +55,20 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
   const perEndpoint = new Map<string, number>();
   /** GCRA state per rate-limited endpoint: the theoretical arrival time, in ms. */
   const rateState = new Map<string, number>();
-  /** Unsealed secrets by sealed value (unique per sealing): an AES-GCM open per attempt would cost more than the HMAC. */
-  const unsealed = new Map<string, string>();
-  const unseal = (endpointId: string) => (sealed: string): string => {
-    let secret = unsealed.get(sealed);
-    if (secret === undefined) {
-      if (unsealed.size >= 10_000) unsealed.clear();
-      secret = openSecret(o.secretsKey, sealed, endpointId);
-      unsealed.set(sealed, secret);
+  /** Signing keys by sealed secret (unique per sealing): an AES-GCM open per attempt would cost more than the HMAC. */
+  const keys = new Map<string, KeyObject>();
+  const keyOf = (endpointId: string) => (sealed: string): KeyObject => {
+    let key = keys.get(sealed);
+    if (key === undefined) {
+      if (keys.size >= 10_000) keys.clear();
+      key = signingKey(openSecret(o.secretsKey, sealed, endpointId));
+      keys.set(sealed, key);
     }
-    return secret;
+    return key;
   };
+
+  /** Outcomes being saved after their slot was freed. */
+  const saving = new Set<Promise<void>>();
 
   const busy = (): string[] => [...perEndpoint].filter(([, n]) => n >= settings.perEndpointConcurrency).map(([id]) => id);
 
@@ -136,7 +140,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     }
     const res = await sendAttempt(o.client, {
       url: endpoint.url,
-      secrets: signingSecrets(endpoint, unseal(endpoint.id), startedAt),
+      keys: signingKeys(endpoint, keyOf(endpoint.id), startedAt),
       webhookId: d.subjectId,
       eventType: d.eventType,
       sourceId: payload.sourceId,
@@ -155,29 +159,41 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
       const asked = res.statusCode === 429 || res.statusCode === 503 ? retryAfterMs(res.retryAfter ?? undefined, finishedAt, settings.retryAfterMaxSeconds * 1000) : null;
       outcome = scheduled === null ? { kind: 'dead', error: res.error! } : { kind: 'retry', nextAttemptAt: new Date(finishedAt.getTime() + Math.max(scheduled, asked ?? 0)), error: res.error! };
     }
-    // The endpoint's health first: disabled now, it is not claimed again by a concurrent claim
-    // in the moment between this outcome being saved and the disabling.
-    await health(endpoint, res.ok, res.statusCode === 410, finishedAt);
-    const recorded = await store.deliveries.finish(
-      d,
-      outcome,
-      {
-        attempt: d.attempt,
-        startedAt,
+    // The slot frees once the answer is in; the outcome is saved meanwhile (the lease keeps the
+    // delivery from being claimed again until it is), so a slow commit does not idle the pool.
+    await saveLater(async () => {
+      // The endpoint's health first: disabled now, it is not claimed again by a concurrent claim
+      // in the moment between this outcome being saved and the disabling.
+      await health(endpoint, res.ok, res.statusCode === 410, finishedAt);
+      const recorded = await store.deliveries.finish(
+        d,
+        outcome,
+        {
+          attempt: d.attempt,
+          startedAt,
+          finishedAt,
+          statusCode: res.statusCode,
+          latencyMs: res.latencyMs,
+          responseBody: res.responseBody,
+          error: res.error,
+          outcome: outcome.kind === 'succeeded' ? 'succeeded' : outcome.kind === 'dead' ? 'dead' : 'retry',
+        },
         finishedAt,
-        statusCode: res.statusCode,
-        latencyMs: res.latencyMs,
-        responseBody: res.responseBody,
-        error: res.error,
-        outcome: outcome.kind === 'succeeded' ? 'succeeded' : outcome.kind === 'dead' ? 'dead' : 'retry',
-      },
-      finishedAt,
-    );
-    if (!recorded) log.warn({ deliveryId: d.id }, 'delivery lease lost before its outcome was saved; another dispatcher has it');
-    metrics.deliveryAttempts.inc({ endpoint: endpoint.id, outcome: outcome.kind });
-    metrics.deliveryAttemptDuration.observe({ endpoint: endpoint.id }, res.latencyMs / 1000);
-    if (res.ok) metrics.deliveryEndToEnd.observe((finishedAt.getTime() - d.createdAt.getTime()) / 1000);
-    if (outcome.kind === 'dead') log.warn({ deliveryId: d.id, endpointId: endpoint.id, attempts: d.attempt, error: res.error }, 'delivery dead-lettered');
+      );
+      if (!recorded) log.warn({ deliveryId: d.id }, 'delivery lease lost before its outcome was saved; another dispatcher has it');
+      metrics.deliveryAttempts.inc({ endpoint: endpoint.id, outcome: outcome.kind });
+      metrics.deliveryAttemptDuration.observe({ endpoint: endpoint.id }, res.latencyMs / 1000);
+      if (res.ok) metrics.deliveryEndToEnd.observe((finishedAt.getTime() - d.createdAt.getTime()) / 1000);
+      if (outcome.kind === 'dead') log.warn({ deliveryId: d.id, endpointId: endpoint.id, attempts: d.attempt, error: res.error }, 'delivery dead-lettered');
+    }, d.id);
+  }
+
+  /** Starts saving an outcome; waits only while `concurrency` saves are already under way. */
+  async function saveLater(save: () => Promise<void>, deliveryId: string): Promise<void> {
+    const saved = save().catch((err: Error) => log.warn({ deliveryId, err: err.message }, 'delivery outcome not saved; retried after its lease'));
+    saving.add(saved);
+    void saved.finally(() => saving.delete(saved));
+    while (saving.size > settings.concurrency) await Promise.race(saving);
   }
 
   /** Over its concurrency already (claimed in one batch with others of its own): back in the queue, uncounted. */
@@ -196,7 +212,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     }
   }
 
-  return startClaimLoop({
+  const loop = startClaimLoop({
     concurrency: settings.concurrency,
     pollMs: settings.pollMs,
     claim: (free) => store.deliveries.claim({ limit: free, leaseMs: settings.leaseMs, now: clock(), busyEndpoints: busy() }),
@@ -204,4 +220,10 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     onClaimError: (err) => log.warn({ err: err.message }, 'claiming deliveries failed'),
     wakeup,
   });
+  return {
+    async stop() {
+      await loop.stop();
+      await Promise.allSettled([...saving]);
+    },
+  };
 }

@@ -1,6 +1,9 @@
 import type { Wakeup } from './wakeup.ts';
 import { createWakeup } from './wakeup.ts';
 
+/** The reason a kicked wait ends with: given, so an abort builds no DOMException (a stack trace per finished item). */
+const KICKED = Symbol('kicked');
+
 export interface ClaimLoopOptions<T> {
   /** Items run at once at most. */
   concurrency: number;
@@ -20,40 +23,60 @@ export interface ClaimLoop {
   stop(): Promise<void>;
 }
 
+/** Claims under way at once: the next is asked for while one is still on its way (a round trip to PostgreSQL). */
+const MAX_CLAIMS_IN_FLIGHT = 2;
+
 /**
  * The loop workers and dispatchers share: claim as many items as there are free
  * slots and run them; ask again at once after a full batch or when enough slots
- * have freed, else after `pollMs` or a wake-up.
+ * have freed, else after `pollMs` or a wake-up. A second claim may start while
+ * the first is under way, so the slots do not sit empty during a claim's round trip.
  */
 export function startClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
   const wakeup = o.wakeup ?? createWakeup();
   const inFlight = new Set<Promise<void>>();
+  const claims = new Set<Promise<void>>();
+  /** Slots the claims under way may fill. */
+  let reserved = 0;
   let stopped = false;
   let idle: AbortController | null = null;
-  const kick = (): void => idle?.abort();
+  const kick = (): void => idle?.abort(KICKED);
   // A finished item asks for more only once a quarter of the slots are free (or none is busy):
   // under load, claims then come in batches instead of one transaction per freed slot.
   const minBatch = Math.max(1, Math.floor(o.concurrency / 4));
+  const free = (): number => o.concurrency - inFlight.size - reserved;
+
+  function start(item: T): void {
+    const p = o.run(item).finally(() => {
+      inFlight.delete(p);
+      if (inFlight.size === 0 || free() >= minBatch) kick();
+    });
+    inFlight.add(p);
+  }
+
+  async function claim(n: number): Promise<void> {
+    reserved += n;
+    let items: T[] = [];
+    try {
+      items = await o.claim(n);
+    } catch (err) {
+      o.onClaimError(err as Error);
+    } finally {
+      reserved -= n;
+    }
+    for (const item of items) start(item);
+    // A full batch: there may be more. A short one waits for a wake-up, a freed slot or the poll.
+    if (items.length === n) kick();
+  }
 
   const loop = (async () => {
     while (!stopped) {
-      const free = o.concurrency - inFlight.size;
-      let claimed: T[] = [];
-      if (free > 0) {
-        try {
-          claimed = await o.claim(free);
-        } catch (err) {
-          o.onClaimError(err as Error);
-        }
+      const n = free();
+      if (n > 0 && claims.size < MAX_CLAIMS_IN_FLIGHT) {
+        const c = claim(n).finally(() => claims.delete(c));
+        claims.add(c);
+        continue;
       }
-      for (const item of claimed) {
-        const p = o.run(item).finally(() => {
-          inFlight.delete(p);
-          if (inFlight.size === 0 || o.concurrency - inFlight.size >= minBatch) kick();
-        });
-        inFlight.add(p);
-      }
-      if (free > 0 && claimed.length === free) continue;
       idle = new AbortController();
       await wakeup.wait(o.pollMs, idle.signal);
       idle = null;
@@ -65,6 +88,7 @@ export function startClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
       stopped = true;
       kick();
       await loop;
+      await Promise.allSettled([...claims]);
       await Promise.allSettled([...inFlight]);
     },
   };

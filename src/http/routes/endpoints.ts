@@ -5,9 +5,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
 import { openSecret, sealSecret } from '../../core/secretBox.ts';
-import { newEndpointSecret } from '../../core/webhookSigning.ts';
+import { newEndpointSecret, signingKey } from '../../core/webhookSigning.ts';
 import { sendAttempt } from '../../delivery/attempt.ts';
-import { signingSecrets } from '../../delivery/dispatcher.ts';
+import { signingKeys } from '../../delivery/dispatcher.ts';
 import { SsrfRefused } from '../../outbound/ssrf.ts';
 import type { EndpointPatch, EndpointRecord } from '../../storage/deliveryStore.ts';
 import { emptyBodyAsDefaults } from '../plugins/routeHooks.ts';
@@ -411,7 +411,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       await store.messages.create({ id, eventType: 'portcullis.endpoint.test', payload, createdAt: now }, []);
       const res = await sendAttempt(services.outbound, {
         url: endpoint.url,
-        secrets: signingSecrets(endpoint, (sealed) => openSecret(services.secretsKey, sealed, endpoint.id), now),
+        keys: signingKeys(endpoint, (sealed) => signingKey(openSecret(services.secretsKey, sealed, endpoint.id)), now),
         webhookId: id,
         eventType: 'portcullis.endpoint.test',
         sourceId: null,

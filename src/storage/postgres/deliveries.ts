@@ -47,7 +47,8 @@ function filterSql(n: number): string {
 }
 const filterParams = (f: DeliveryFilter): unknown[] => [f.endpointId, f.subjectId, f.status, f.from, f.to];
 
-export function createPostgresDeliveryStore(pool: pg.Pool): DeliveryStore {
+/** `claimPool`: connections set for lease claims (see openPostgresStore). */
+export function createPostgresDeliveryStore(pool: pg.Pool, claimPool: pg.Pool): DeliveryStore {
   const finishes = createGroupCommit({ commit: (items: Finish[]) => finishDeliveries(pool, items), weigh: () => 0, maxInFlight: PG_FINISH_MAX_IN_FLIGHT });
   return {
     async createMany(deliveries, now) {
@@ -56,17 +57,19 @@ export function createPostgresDeliveryStore(pool: pg.Pool): DeliveryStore {
     async claim({ limit, leaseMs, now, busyEndpoints }) {
       const token = randomUUID();
       return guardPg(async () => {
-        const res = await pool.query<Row & { payload: Buffer | null }>(
-          // Due deliveries and expired leases read apart, each in index order up to the limit
-          // (one OR over both would collect every due delivery and sort them on each claim).
+        const res = await claimPool.query<Row & { payload: Buffer | null }>(
+          // Due deliveries and expired leases read apart, each in the order of its partial index up to
+          // the limit (one OR over both would collect every due delivery and sort them on each claim).
+          // The endpoint is looked up per row, as a filter on that index scan: a join let the planner
+          // collect and sort every due delivery instead.
           `WITH expired AS (
-             SELECT d2.id, d2.lease_until AS due, d2.seq FROM deliveries d2 JOIN endpoints e ON e.id = d2.endpoint_id
-             WHERE d2.status = 'sending' AND d2.lease_until <= $3 AND e.enabled AND NOT (d2.endpoint_id = ANY($4::text[]))
-             ORDER BY d2.lease_until LIMIT $5 FOR UPDATE OF d2 SKIP LOCKED
+             SELECT id, lease_until AS due, seq FROM deliveries d2
+             WHERE status = 'sending' AND lease_until <= $3 AND NOT (endpoint_id = ANY($4::text[])) AND (SELECT e.enabled FROM endpoints e WHERE e.id = d2.endpoint_id)
+             ORDER BY lease_until LIMIT $5 FOR UPDATE SKIP LOCKED
            ), pending AS (
-             SELECT d2.id, d2.next_attempt_at AS due, d2.seq FROM deliveries d2 JOIN endpoints e ON e.id = d2.endpoint_id
-             WHERE d2.status = 'pending' AND d2.next_attempt_at <= $3 AND e.enabled AND NOT (d2.endpoint_id = ANY($4::text[]))
-             ORDER BY d2.next_attempt_at, d2.seq LIMIT $5 FOR UPDATE OF d2 SKIP LOCKED
+             SELECT id, next_attempt_at AS due, seq FROM deliveries d2
+             WHERE status = 'pending' AND next_attempt_at <= $3 AND NOT (endpoint_id = ANY($4::text[])) AND (SELECT e.enabled FROM endpoints e WHERE e.id = d2.endpoint_id)
+             ORDER BY next_attempt_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED
            )
            UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, round_attempts = d.round_attempts + 1, lease_until = $1, lease_token = $2, updated_at = $3
            WHERE d.id IN (SELECT id FROM (SELECT * FROM expired UNION ALL SELECT * FROM pending) c ORDER BY due, seq LIMIT $5)

@@ -5,7 +5,7 @@ import { sqliteGroupCommit } from './groupCommit.ts';
 import { insertDeliveries } from './messages.ts';
 import { afterSeq, seqPage } from './seqPage.ts';
 import type { SqliteDb } from './store.ts';
-import { guard, statementCache } from './store.ts';
+import { guard, statementCache, unsyncedWriter } from './store.ts';
 
 interface Row {
   seq: number;
@@ -57,6 +57,7 @@ const filterParams = (f: DeliveryFilter) => ({ endpointId: f.endpointId, subject
 
 export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
   const sql = statementCache(db);
+  const unsynced = unsyncedWriter(db);
   const finishTx = db.transaction((...args: Parameters<DeliveryStore['finish']>): boolean => {
     const [d, outcome, attempt, nowDate] = args;
     const now = nowDate.getTime();
@@ -94,8 +95,9 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
       const token = randomUUID();
       const at = now.getTime();
       const rows = guard(() =>
-        db
-          .transaction(
+        unsynced(() =>
+          db
+            .transaction(
             () =>
               // Due deliveries and expired leases read apart, each in index order (see the job claim).
               sql(
@@ -109,10 +111,11 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
                      WHERE d.status = 'sending' AND d.lease_until <= @now AND e.enabled = 1 AND d.endpoint_id NOT IN (SELECT value FROM json_each(@busy))
                      ORDER BY d.lease_until LIMIT @limit)
                  ) ORDER BY due, seq LIMIT @limit)
-                 RETURNING *`,
-              ).all({ leaseUntil: at + leaseMs, token, now: at, busy: JSON.stringify(busyEndpoints), limit }) as Row[],
-          )
-          .immediate(),
+                 RETURNING *, (SELECT m.payload FROM messages m WHERE deliveries.subject_kind = 'message' AND m.id = deliveries.subject_id) AS payload`,
+              ).all({ leaseUntil: at + leaseMs, token, now: at, busy: JSON.stringify(busyEndpoints), limit }) as (Row & { payload: Buffer | null })[],
+            )
+            .immediate(),
+        ),
       );
       return rows.map((r) => ({
         id: r.id,
@@ -124,6 +127,7 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
         roundAttempt: r.round_attempts,
         leaseToken: token,
         createdAt: new Date(r.created_at),
+        ...(r.payload ? { payload: r.payload } : {}),
       }));
     },
     async finish(delivery, outcome, attempt, now) {

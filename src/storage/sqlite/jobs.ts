@@ -3,7 +3,7 @@ import type { ClaimedJob, JobStore } from '../store.ts';
 import { createGroupCommit } from '../groupCommit.ts';
 import { sqliteGroupCommit } from './groupCommit.ts';
 import type { SqliteDb } from './store.ts';
-import { guard, statementCache } from './store.ts';
+import { guard, statementCache, unsyncedWriter } from './store.ts';
 
 /** The event's status a job's new status implies. */
 const EVENT_STATUS: Record<string, string> = { done: 'processed', ready: 'pending', dead: 'dead' };
@@ -25,6 +25,7 @@ interface Row {
 
 export function createSqliteJobStore(db: SqliteDb): JobStore {
   const sql = statementCache(db);
+  const unsynced = unsyncedWriter(db);
   const claimTx = db.transaction((limit: number, leaseUntil: number, now: number, token: string) =>
     sql(
       // Due jobs and expired leases read apart, each in index order up to the limit: one OR
@@ -66,7 +67,7 @@ export function createSqliteJobStore(db: SqliteDb): JobStore {
     async claim({ limit, leaseMs, now }) {
       // One token per claim: each job's lease is its own row's token.
       const token = randomUUID();
-      const rows = guard(() => claimTx.immediate(limit, now.getTime() + leaseMs, now.getTime(), token));
+      const rows = guard(() => unsynced(() => claimTx.immediate(limit, now.getTime() + leaseMs, now.getTime(), token)));
       return rows.map((r) => ({ id: r.id, eventId: r.event_id, kind: r.kind, attempt: r.attempts, leaseToken: token, claimedAt: now }));
     },
     async finish(job, result, now) {

@@ -113,6 +113,26 @@ export function guard<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Runs a write transaction whose loss in a crash is harmless, a lease claim (the
+ * rows go back to their state before it and are claimed again), without an fsync
+ * of its own: its commit runs with synchronous=NORMAL. The next synchronous=FULL
+ * commit syncs the WAL up to its own frames, this transaction's included, so what
+ * follows a claim (the outcome of the attempt) is durable with it and in order.
+ */
+export function unsyncedWriter(db: SqliteDb): <T>(tx: () => T) => T {
+  const relaxed = db.prepare('PRAGMA synchronous = NORMAL');
+  const full = db.prepare('PRAGMA synchronous = FULL');
+  return (tx) => {
+    relaxed.run();
+    try {
+      return tx();
+    } finally {
+      full.run();
+    }
+  };
+}
+
 /** Prepares each distinct SQL text once per connection. */
 export function statementCache(db: SqliteDb): (sql: string) => Database.Statement {
   const cache = new Map<string, Database.Statement>();

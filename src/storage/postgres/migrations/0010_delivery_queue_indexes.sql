@@ -1,0 +1,8 @@
+-- The claim reads due deliveries and expired leases through these partial indexes, each in
+-- the order it takes them, and stops at its limit. A delivery leaves an index when its
+-- status changes, so neither grows with the history of finished deliveries. They replace
+-- (status, next_attempt_at), which held every delivery, and whose bitmap scans left the
+-- entries of rows already moved on in place (index scans mark them dead as they pass).
+CREATE INDEX deliveries_pending ON deliveries (next_attempt_at, seq) WHERE status = 'pending';
+CREATE INDEX deliveries_sending ON deliveries (lease_until) WHERE status = 'sending';
+DROP INDEX deliveries_due;
