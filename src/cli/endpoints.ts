@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { CreateEndpointRequest, EndpointResponse, EndpointWithSecretResponse, UpdateEndpointRequest } from '../../sdk/client.ts';
+import type { PortcullisClient } from '../../sdk/client.ts';
 import { clientFrom, parseInteger, parseJsonObject, wantsJson } from './client.ts';
 import { printJson, printRecord, printTable } from './output.ts';
 
@@ -41,8 +42,8 @@ interface SettingFlags {
   metadata?: string;
 }
 
-/** The settings create and update share, from their flags ("all", "none" and "default" clear them on update). */
-function settings(flags: SettingFlags): UpdateEndpointRequest {
+/** The settings create and update share, but headers, from their flags ("all", "none" and "default" clear them on update). */
+function settings(flags: SettingFlags): Omit<UpdateEndpointRequest, 'headers'> {
   const all = (values: string[] | undefined): string[] | undefined => (values === undefined ? undefined : values.length === 1 && values[0] === 'all' ? [] : values);
   const eventTypes = all(flags.type);
   const sourceIds = all(flags.source);
@@ -50,7 +51,6 @@ function settings(flags: SettingFlags): UpdateEndpointRequest {
     ...(flags.description !== undefined ? { description: flags.description } : {}),
     ...(eventTypes !== undefined ? { eventTypes } : {}),
     ...(sourceIds !== undefined ? { sourceIds } : {}),
-    ...(flags.header !== undefined ? { headers: flags.header.length === 1 && flags.header[0] === 'none' ? {} : parseHeaders(flags.header) } : {}),
     ...(flags.rateLimit !== undefined ? { rateLimitPerSecond: flags.rateLimit === 'none' ? null : parseInteger(flags.rateLimit, '--rate-limit') } : {}),
     ...(flags.timeout !== undefined ? { timeoutSeconds: parseInteger(flags.timeout, '--timeout') } : {}),
     ...(flags.retrySchedule !== undefined ? { retrySchedule: flags.retrySchedule === 'default' ? null : parseSchedule(flags.retrySchedule) } : {}),
@@ -70,6 +70,22 @@ function withSettingFlags(command: Command): Command {
     .option('--metadata <json>', 'a JSON object to attach');
 }
 
+/**
+ * An update's headers, merged by the server: --header sets one, --remove-header
+ * removes one, --header none removes every header the endpoint has (read first:
+ * the values of sensitive ones are never shown, their names are).
+ */
+async function headersPatch(client: PortcullisClient, id: string, flags: { header?: string[]; removeHeader?: string[] }): Promise<Record<string, string | null> | undefined> {
+  if (flags.header === undefined && flags.removeHeader === undefined) return undefined;
+  const patch: Record<string, string | null> = {};
+  if (flags.header?.length === 1 && flags.header[0] === 'none') {
+    const current = await client.endpoints.get(id);
+    for (const name of [...Object.keys(current.headers), ...current.sensitiveHeaders]) patch[name] = null;
+  } else Object.assign(patch, parseHeaders(flags.header ?? []));
+  for (const name of flags.removeHeader ?? []) patch[name] = null;
+  return patch;
+}
+
 /** `portcullis endpoints …`: one command per API operation on /v1/endpoints. */
 export function registerEndpointCommands(program: Command): void {
   const endpoints = program.command('endpoints').description('Manage outbound webhook endpoints');
@@ -86,6 +102,7 @@ export function registerEndpointCommands(program: Command): void {
     const body: CreateEndpointRequest = {
       url,
       ...settings(flags),
+      ...(flags.header !== undefined ? { headers: parseHeaders(flags.header) } : {}),
       ...(flags.secret ? { secret: flags.secret } : {}),
       ...(flags.disabled ? { enabled: false } : {}),
     };
@@ -115,18 +132,24 @@ export function registerEndpointCommands(program: Command): void {
   withSettingFlags(
     endpoints
       .command('update <id>')
-      .description('Change an endpoint\'s URL, filters or settings; --type all, --source all, --header none, --rate-limit none and --retry-schedule default clear them')
+      .description(
+        "Change an endpoint's URL, filters or settings; --type all, --source all, --header none, --rate-limit none and --retry-schedule default clear them. --header sets a header and keeps the others",
+      )
+      .option('--remove-header <name>', 'remove one of its headers (repeat for more)', collectRaw)
       .option('--endpoint-url <url>', 'a new URL (checked by the SSRF guard again)')
       .option('--enable', 're-enable it (clears the reason it was disabled and its failure streak)')
       .option('--disable', 'stop its deliveries until it is enabled again'),
-  ).action(async (id: string, flags: SettingFlags & { endpointUrl?: string; enable?: boolean; disable?: boolean }, cmd: Command) => {
+  ).action(async (id: string, flags: SettingFlags & { endpointUrl?: string; enable?: boolean; disable?: boolean; removeHeader?: string[] }, cmd: Command) => {
     if (flags.enable && flags.disable) throw new InvalidArgumentError('--enable and --disable exclude each other');
+    const client = clientFrom(cmd);
+    const headers = await headersPatch(client, id, flags);
     const body: UpdateEndpointRequest = {
       ...(flags.endpointUrl !== undefined ? { url: flags.endpointUrl } : {}),
       ...settings(flags),
+      ...(headers ? { headers } : {}),
       ...(flags.enable ? { enabled: true } : flags.disable ? { enabled: false } : {}),
     };
-    show(cmd, await clientFrom(cmd).endpoints.update(id, body));
+    show(cmd, await client.endpoints.update(id, body));
   });
 
   endpoints

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { signingKey } from '../core/webhookSigning.ts';
+import { openHeaders } from '../core/endpointHeaders.ts';
 import type { Logger } from 'pino';
 import type { DeliveryConfig } from '../config/schema.ts';
 import { nextRetryDelayMs, retryAfterMs } from '../core/retrySchedule.ts';
@@ -67,6 +68,16 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     return key;
   };
 
+  /** Each endpoint record's own headers, opened (the router keeps a record for a second or so). */
+  const opened = new WeakMap<EndpointRecord, Record<string, string>>();
+  const headersOf = (endpoint: EndpointRecord): Record<string, string> => {
+    let headers = opened.get(endpoint);
+    if (headers === undefined) {
+      headers = openHeaders(o.secretsKey, endpoint.id, endpoint.headers);
+      opened.set(endpoint, headers);
+    }
+    return headers;
+  };
   /** Outcomes being saved after their slot was freed. */
   const saving = new Set<Promise<void>>();
 
@@ -147,7 +158,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
       body: payload.body,
       contentType: payload.contentType,
       eventHeaders: payload.headers,
-      endpointHeaders: endpoint.headers,
+      endpointHeaders: headersOf(endpoint),
       timeoutMs: endpoint.timeoutMs,
       responseBodyMaxBytes: settings.responseBodyMaxBytes,
       now: startedAt,

@@ -9,6 +9,7 @@ interface Endpoint {
   url: string;
   eventTypes: string[];
   headers: Record<string, string>;
+  sensitiveHeaders: string[];
   rateLimitPerSecond: number | null;
   timeoutSeconds: number;
   retrySchedule: number[] | null;
@@ -28,14 +29,17 @@ test('endpoints can be created, listed, read, updated, revealed, rotated and del
 
   const created = await json<Endpoint>([
     'endpoints', 'create', URL_A, '--type', 'github.push,github.pull_request.*', '--type', 'portcullis.*',
-    '--header', 'X-Team: billing', '--rate-limit', '20', '--timeout', '10', '--retry-schedule', '0,5,60', '--metadata', '{"customer":"acme"}',
+    '--header', 'X-Team: billing', '--header', 'Authorization: Bearer for-the-receiver', '--rate-limit', '20', '--timeout', '10', '--retry-schedule', '0,5,60', '--metadata', '{"customer":"acme"}',
   ]);
   assert.match(created.id, /^ep_/);
   assert.match(created.secret!, /^whsec_[A-Za-z0-9+/]{32}$/);
   assert.deepEqual(
-    [created.url, created.eventTypes, created.headers, created.rateLimitPerSecond, created.timeoutSeconds, created.retrySchedule, created.enabled],
-    [URL_A, ['github.push', 'github.pull_request.*', 'portcullis.*'], { 'x-team': 'billing' }, 20, 10, [0, 5, 60], true],
+    [created.url, created.eventTypes, created.headers, created.sensitiveHeaders, created.rateLimitPerSecond, created.timeoutSeconds, created.retrySchedule, created.enabled],
+    [URL_A, ['github.push', 'github.pull_request.*', 'portcullis.*'], { 'x-team': 'billing' }, ['authorization'], 20, 10, [0, 5, 60], true],
   );
+  // --header sets one and keeps the others; --remove-header removes one.
+  const moved = await json<Endpoint>(['endpoints', 'update', created.id, '--header', 'X-Region: eu', '--remove-header', 'x-team']);
+  assert.deepEqual([moved.headers, moved.sensitiveHeaders], [{ 'x-region': 'eu' }, ['authorization']]);
 
   const human = await runCli(['endpoints', 'create', URL_B, '--disabled'], env);
   assert.equal(human.code, 0, human.stderr);
@@ -54,8 +58,8 @@ test('endpoints can be created, listed, read, updated, revealed, rotated and del
   assert.equal(got.secret, undefined);
   const updated = await json<Endpoint>(['endpoints', 'update', created.id, '--endpoint-url', URL_B, '--type', 'all', '--header', 'none', '--rate-limit', 'none', '--retry-schedule', 'default', '--disable']);
   assert.deepEqual(
-    [updated.url, updated.eventTypes, updated.headers, updated.rateLimitPerSecond, updated.retrySchedule, updated.enabled, updated.timeoutSeconds],
-    [URL_B, [], {}, null, null, false, 10],
+    [updated.url, updated.eventTypes, updated.headers, updated.sensitiveHeaders, updated.rateLimitPerSecond, updated.retrySchedule, updated.enabled, updated.timeoutSeconds],
+    [URL_B, [], {}, [], null, null, false, 10],
   );
   assert.equal((await json<Endpoint>(['endpoints', 'update', created.id, '--enable'])).enabled, true);
 

@@ -101,7 +101,7 @@ test('a published message reaches every matching endpoint, signed so the standar
   const h = await setup(t);
   const a = await receiver(t);
   const b = await receiver(t);
-  const invoices = await endpoint(h, { url: `${a.url}/hooks`, eventTypes: ['invoice.*'], headers: { 'x-tenant': 'acme' } });
+  const invoices = await endpoint(h, { url: `${a.url}/hooks`, eventTypes: ['invoice.*'], headers: { 'x-tenant': 'acme', authorization: 'Bearer for-the-receiver' } });
   await endpoint(h, { url: `${b.url}/hooks`, eventTypes: ['user.created'] });
   const msg = await publish(h, 'invoice.paid', { invoiceId: 'in_1', amount: 4200 });
   assert.equal(msg.deliveries, 1);
@@ -114,6 +114,7 @@ test('a published message reaches every matching endpoint, signed so the standar
   assert.equal(r.headers['content-type'], 'application/json');
   assert.equal(r.headers['portcullis-event-type'], 'invoice.paid');
   assert.equal(r.headers['x-tenant'], 'acme');
+  assert.equal(r.headers.authorization, 'Bearer for-the-receiver', 'a write-only header is sent all the same');
   assert.match(String(r.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]+=*$/);
   verifyAt(new Date(), invoices.secret, r);
   assert.throws(() => verifyAt(new Date(), `whsec_${Buffer.alloc(24, 1).toString('base64')}`, r));

@@ -14,6 +14,7 @@ interface EndpointBody {
   eventTypes: string[];
   sourceIds: string[];
   headers: Record<string, string>;
+  sensitiveHeaders: string[];
   rateLimitPerSecond: number | null;
   timeoutSeconds: number;
   retrySchedule: number[] | null;
@@ -84,6 +85,7 @@ test('an endpoint is created with defaults and a generated whsec_ secret shown o
     eventTypes: [],
     sourceIds: [],
     headers: {},
+    sensitiveHeaders: [],
     rateLimitPerSecond: null,
     timeoutSeconds: 15,
     retrySchedule: null,
@@ -133,7 +135,7 @@ test('every field is taken at creation, normalised, and changed by PATCH; delete
   });
   assert.equal(ep.secret, given);
   assert.equal(ep.url, 'https://hooks.example.com/in?team=billing', 'stored as the URL parser normalises it');
-  assert.deepEqual(ep.headers, { 'x-team': 'billing', authorization: 'Bearer receiver-token' }, 'header names are lower-cased');
+  assert.deepEqual([ep.headers, ep.sensitiveHeaders], [{ 'x-team': 'billing' }, ['authorization']], 'header names are lower-cased; a credential is not shown');
   assert.deepEqual(
     [ep.description, ep.eventTypes, ep.sourceIds, ep.rateLimitPerSecond, ep.timeoutSeconds, ep.retrySchedule, ep.enabled, ep.disabledReason, ep.metadata],
     ['billing receiver', ['github.push', 'github.pull_request.*', 'portcullis.*'], [sourceId], 50, 30, [0, 10, 60], false, null, { customer: 'acme' }],
@@ -141,13 +143,13 @@ test('every field is taken at creation, normalised, and changed by PATCH; delete
 
   h.clock.advance(1000);
   const patched = await h.patch(`/v1/endpoints/${ep.id}`, {
-    body: { url: PUBLIC_URL, eventTypes: [], sourceIds: [], headers: {}, rateLimitPerSecond: null, timeoutSeconds: 5, retrySchedule: null, enabled: true, description: 'moved' },
+    body: { url: PUBLIC_URL, eventTypes: [], sourceIds: [], headers: { 'X-Team': null, authorization: null }, rateLimitPerSecond: null, timeoutSeconds: 5, retrySchedule: null, enabled: true, description: 'moved' },
   });
   assert.equal(patched.statusCode, 200, patched.body);
   const p = patched.json<EndpointBody>();
   assert.deepEqual(
-    [p.url, p.eventTypes, p.sourceIds, p.headers, p.rateLimitPerSecond, p.timeoutSeconds, p.retrySchedule, p.enabled, p.description, p.metadata],
-    [PUBLIC_URL, [], [], {}, null, 5, null, true, 'moved', { customer: 'acme' }],
+    [p.url, p.eventTypes, p.sourceIds, p.headers, p.sensitiveHeaders, p.rateLimitPerSecond, p.timeoutSeconds, p.retrySchedule, p.enabled, p.description, p.metadata],
+    [PUBLIC_URL, [], [], {}, [], null, 5, null, true, 'moved', { customer: 'acme' }],
   );
   assert.ok(p.updatedAt > p.createdAt);
   assert.equal(p.createdAt, ep.createdAt);
@@ -388,7 +390,40 @@ test('headers the delivery sets, hop-by-hop headers, and malformed or duplicate 
   assertProblem(await h.post('/v1/endpoints', { body: { url: PUBLIC_URL, headers: { 'x-n': 5 } } }), 400, 'validation-failed');
   assert.equal(await storedCount(h), 0);
   const ok = await create(h, { url: PUBLIC_URL, headers: { 'X-Api-Key': 'k', 'x-portcullis': 'allowed: no dash after' } });
-  assert.deepEqual(ok.headers, { 'x-api-key': 'k', 'x-portcullis': 'allowed: no dash after' });
+  assert.deepEqual([ok.headers, ok.sensitiveHeaders], [{ 'x-portcullis': 'allowed: no dash after' }, ['x-api-key']]);
+
+  // The same checks on a PATCH, and the count after merging.
+  for (const headers of bad.slice(0, -1)) {
+    assertProblem(await h.patch(`/v1/endpoints/${ok.id}`, { body: { headers } }), 400, 'validation-failed');
+  }
+  const nineteen = Object.fromEntries(Array.from({ length: 19 }, (_, i) => [`x-h${i}`, 'v']));
+  assert.match(String(assertProblem(await h.patch(`/v1/endpoints/${ok.id}`, { body: { headers: nineteen } }), 400, 'validation-failed').detail), /at most 20 headers, and this change leaves 21/);
+  const unchanged = (await h.get(`/v1/endpoints/${ok.id}`)).json<EndpointBody>();
+  assert.deepEqual([unchanged.headers, unchanged.sensitiveHeaders, unchanged.updatedAt], [ok.headers, ok.sensitiveHeaders, ok.updatedAt], 'nothing written');
+});
+
+test('header values are sealed at rest, credentials are write-only, and a PATCH merges headers', async (t) => {
+  const h = await harness(t);
+  const token = `Bearer ${randomBytes(16).toString('hex')}`;
+  const ep = await create(h, { url: PUBLIC_URL, headers: { Authorization: token, 'X-Session-Id': 's-1', 'X-Team': 'billing' } });
+  assert.deepEqual([ep.headers, ep.sensitiveHeaders], [{ 'x-team': 'billing' }, ['authorization', 'x-session-id']]);
+  for (const res of [await h.get(`/v1/endpoints/${ep.id}`), await h.get('/v1/endpoints')]) {
+    assert.ok(!res.body.includes(token) && !res.body.includes('s-1'), 'never shown again');
+  }
+  const stored = JSON.stringify(await queryRows(h, 'SELECT * FROM endpoints'));
+  assert.ok(!stored.includes(token) && !stored.includes('billing'), 'no value is stored in clear');
+  assert.ok(!h.logText().includes(token), 'nor logged');
+
+  // Changing one header needs no knowledge of the others: they are kept; null removes one.
+  h.clock.advance(1000);
+  const patched = await h.patch(`/v1/endpoints/${ep.id}`, { body: { headers: { 'x-team': 'payments', 'X-SESSION-ID': null, 'x-region': 'eu' } } });
+  assert.equal(patched.statusCode, 200, patched.body);
+  const p = patched.json<EndpointBody>();
+  assert.deepEqual([p.headers, p.sensitiveHeaders], [{ 'x-team': 'payments', 'x-region': 'eu' }, ['authorization']]);
+  assert.ok(!JSON.stringify(await queryRows(h, 'SELECT * FROM endpoints')).includes('payments'));
+  const untouched = await h.patch(`/v1/endpoints/${ep.id}`, { body: { description: 'headers untouched' } });
+  assert.deepEqual(untouched.json<EndpointBody>().sensitiveHeaders, ['authorization']);
+  assertProblem(await h.patch(`/v1/endpoints/${ep.id}`, { body: { headers: { authorization: 5 } } }), 400, 'validation-failed');
 });
 
 test('secrets must be whsec_ and the canonical base64 of 24 to 64 bytes', async (t) => {

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
+import { mergeHeaders, openHeaders, sealHeaders, shownHeaders } from '../../core/endpointHeaders.ts';
 import { openSecret, sealSecret } from '../../core/secretBox.ts';
 import { newEndpointSecret, signingKey } from '../../core/webhookSigning.ts';
 import { sendAttempt } from '../../delivery/attempt.ts';
@@ -19,6 +20,7 @@ import {
   ENDPOINT_ROTATION_DEFAULT_GRACE_S,
   ENDPOINT_SECRET_MAX_BYTES,
   ENDPOINT_SECRET_MIN_BYTES,
+  ENDPOINT_HEADERS_MAX,
   ENDPOINT_TIMEOUT_DEFAULT_S,
   Endpoint,
   EndpointList,
@@ -71,15 +73,18 @@ const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
 
 const invalid = (detail: string): Problem => new Problem('validation-failed', { detail });
 
-/** Header names lower-cased (HTTP ignores their case, and a delivery's own headers are lower-case), each checked. */
-function checkHeaders(headers: Record<string, string> | undefined): Record<string, string> | undefined {
+/**
+ * Header names lower-cased (HTTP ignores their case, and a delivery's own headers
+ * are lower-case), each checked; null (a PATCH removing one) passes as it is.
+ */
+function checkHeaders<V extends string | null>(headers: Record<string, V> | undefined): Record<string, V> | undefined {
   if (headers === undefined) return undefined;
-  const out: Record<string, string> = {};
+  const out: Record<string, V> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (!HEADER_NAME.test(name)) throw invalid(`body.headers: ${JSON.stringify(name)} is not a valid header name`);
     if (RESERVED_HEADERS.has(lower) || lower.startsWith(RESERVED_PREFIX)) throw invalid(`body.headers: ${name} is set by Portcullis on each delivery and cannot be set by an endpoint`);
-    if (!HEADER_VALUE.test(value)) throw invalid(`body.headers.${name}: only visible ASCII characters, spaces and tabs are allowed`);
+    if (value !== null && !HEADER_VALUE.test(value)) throw invalid(`body.headers.${name}: only visible ASCII characters, spaces and tabs are allowed`);
     if (Object.hasOwn(out, lower)) throw invalid(`body.headers: ${name} is given twice`);
     out[lower] = value;
   }
@@ -113,7 +118,8 @@ function parseUrl(raw: string): URL {
   return url;
 }
 
-function present(endpoint: EndpointRecord, now: Date): EndpointResponse {
+/** `headers`: the endpoint's own headers, opened. */
+function present(endpoint: EndpointRecord, headers: Record<string, string>, now: Date): EndpointResponse {
   const rotating = endpoint.previousSecretExpiresAt !== null && endpoint.previousSecretExpiresAt > now;
   return {
     id: endpoint.id,
@@ -121,7 +127,7 @@ function present(endpoint: EndpointRecord, now: Date): EndpointResponse {
     description: endpoint.description,
     eventTypes: endpoint.eventTypes,
     sourceIds: endpoint.sourceIds,
-    headers: endpoint.headers,
+    ...shownHeaders(headers),
     rateLimitPerSecond: endpoint.rateLimitPerSecond,
     timeoutSeconds: Math.round(endpoint.timeoutMs / 1000),
     retrySchedule: endpoint.retrySchedule,
@@ -141,6 +147,8 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { store, clock, secretsKey } = services;
 
+  const headersOf = (endpoint: EndpointRecord): Record<string, string> => openHeaders(secretsKey, endpoint.id, endpoint.headers);
+  const show = (endpoint: EndpointRecord, now: Date): EndpointResponse => present(endpoint, headersOf(endpoint), now);
   const notFound = (id: string): Problem => new Problem('not-found', { detail: `no endpoint ${id}` });
   async function load(id: string): Promise<EndpointRecord> {
     const endpoint = id.startsWith(`${ID_PREFIX.endpoint}_`) ? await store.endpoints.get(id) : null;
@@ -205,7 +213,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
         description: body.description ?? '',
         eventTypes: body.eventTypes ?? [],
         sourceIds: body.sourceIds ?? [],
-        headers: headers ?? {},
+        headers: sealHeaders(secretsKey, id, headers ?? {}),
         rateLimitPerSecond: body.rateLimitPerSecond ?? null,
         timeoutMs: (body.timeoutSeconds ?? ENDPOINT_TIMEOUT_DEFAULT_S) * 1000,
         retrySchedule: body.retrySchedule ?? null,
@@ -216,7 +224,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       });
       services.router.endpointsChanged();
       request.log.info({ event: 'endpoint.created', endpointId: id, host: url.hostname }, 'endpoint created');
-      return reply.code(201).header('location', `/v1/endpoints/${id}`).send({ ...present(endpoint, clock()), secret });
+      return reply.code(201).header('location', `/v1/endpoints/${id}`).send({ ...present(endpoint, headers ?? {}, clock()), secret });
     },
   });
 
@@ -233,7 +241,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
     handler: async (request) => {
       const page = await store.endpoints.list({ limit: request.query.limit, cursor: request.query.cursor ?? null });
       const now = clock();
-      return { data: page.data.map((e) => present(e, now)), nextCursor: page.nextCursor };
+      return { data: page.data.map((e) => show(e, now)), nextCursor: page.nextCursor };
     },
   });
 
@@ -247,7 +255,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       params: IdParams,
       response: { 200: Endpoint, ...problemResponses(...AUTH_PROBLEMS, 'not-found') },
     },
-    handler: async (request) => present(await load(request.params.id), clock()),
+    handler: async (request) => show(await load(request.params.id), clock()),
   });
 
   r.patch('/v1/endpoints/:id', {
@@ -267,15 +275,17 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       const existing = await load(request.params.id);
       const body = request.body;
       const url = body.url === undefined ? undefined : parseUrl(body.url);
-      const headers = checkHeaders(body.headers);
+      const headersPatch = checkHeaders(body.headers);
+      const headers = headersPatch && mergeHeaders(headersOf(existing), headersPatch);
+      if (headers && Object.keys(headers).length > ENDPOINT_HEADERS_MAX) throw invalid(`body.headers: at most ${ENDPOINT_HEADERS_MAX} headers, and this change leaves ${Object.keys(headers).length}`);
       checkMetadata(body.metadata);
       await checkSources(body.sourceIds);
       if (url) await checkDestination(url, request.log);
-      const { timeoutSeconds, ...rest } = body;
+      const { timeoutSeconds, headers: _headers, ...rest } = body;
       const patch: EndpointPatch = {
         ...rest,
         ...(url ? { url: url.href } : {}),
-        ...(headers ? { headers } : {}),
+        ...(headers ? { headers: sealHeaders(secretsKey, existing.id, headers) } : {}),
         ...(timeoutSeconds !== undefined ? { timeoutMs: timeoutSeconds * 1000 } : {}),
       };
       const now = clock();
@@ -286,7 +296,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       request.log.info({ event: reenabled ? 'endpoint.enabled' : 'endpoint.updated', endpointId: endpoint.id, fields: Object.keys(body) }, reenabled ? 'endpoint re-enabled' : 'endpoint updated');
       // Its waiting deliveries resume now rather than at the next poll.
       if (reenabled) services.newDeliveries.notify();
-      return present(endpoint, now);
+      return show(endpoint, now);
     },
   });
 
@@ -364,7 +374,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       if (!rotated) throw notFound(request.params.id);
       services.router.endpointsChanged();
       request.log.info({ event: 'endpoint.secret.rotated', endpointId: endpoint.id, gracePeriodSeconds: grace }, 'endpoint secret rotated');
-      return { ...present(rotated, now), secret };
+      return { ...show(rotated, now), secret };
     },
   });
 
@@ -418,7 +428,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
         body: payload,
         contentType: 'application/json',
         eventHeaders: {},
-        endpointHeaders: endpoint.headers,
+        endpointHeaders: headersOf(endpoint),
         timeoutMs: endpoint.timeoutMs,
         responseBodyMaxBytes: services.config.delivery.responseBodyMaxBytes,
         now,

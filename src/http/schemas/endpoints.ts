@@ -43,9 +43,21 @@ const SourceIds = Type.Array(Type.String({ pattern: '^src_[0-9a-z]{26}$' }), {
 const Headers = Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.String({ maxLength: ENDPOINT_HEADER_VALUE_MAX_LENGTH }), {
   maxProperties: ENDPOINT_HEADERS_MAX,
   description:
-    'Extra headers sent with every delivery. Hop-by-hop headers, `Host`, `Content-Length`, `Content-Type`, the `webhook-*` signature headers and `portcullis-*` are refused: Portcullis sets them.',
-  examples: [{ 'x-team': 'billing' }],
+    'Extra headers sent with every delivery, names case-insensitive. Hop-by-hop headers, `Host`, `Content-Length`, `Content-Type`, the `webhook-*` signature headers and `portcullis-*` are refused: Portcullis sets them. ' +
+    'Values are encrypted at rest; those of headers whose names suggest a credential (containing auth, token, secret, key, pass, credential, session, cookie or signature) are never shown again, only their names (`sensitiveHeaders`).',
+  examples: [{ 'x-team': 'billing', authorization: 'Bearer s3cr3t' }],
 });
+const HeadersPatch = Type.Record(
+  Type.String({ minLength: 1, maxLength: 100 }),
+  Type.Union([Type.String({ maxLength: ENDPOINT_HEADER_VALUE_MAX_LENGTH }), Type.Null()]),
+  {
+    maxProperties: ENDPOINT_HEADERS_MAX,
+    description:
+      'Changes to the headers, merged as JSON Merge Patch does (RFC 7396): a value sets a header, null removes it, headers not named are kept. ' +
+      `At most ${ENDPOINT_HEADERS_MAX} headers after the change; the same names are refused as at creation.`,
+    examples: [{ 'x-team': 'payments', 'x-old': null }],
+  },
+);
 const RateLimit = Type.Union([Type.Integer({ minimum: 1, maximum: ENDPOINT_RATE_LIMIT_MAX }), Type.Null()], {
   description: 'Deliveries per second at most; null (the default): no limit.',
 });
@@ -74,7 +86,8 @@ export const Endpoint = Type.Object(
     description: Type.String(),
     eventTypes: Type.Array(Type.String()),
     sourceIds: Type.Array(Type.String()),
-    headers: Type.Record(Type.String(), Type.String()),
+    headers: Type.Record(Type.String(), Type.String(), { description: 'Its own headers and their values, except the sensitive ones.' }),
+    sensitiveHeaders: Type.Array(Type.String(), { description: 'Names of its own headers whose values are write-only (credentials): sent with every delivery, never shown.' }),
     rateLimitPerSecond: Type.Union([Type.Integer(), Type.Null()]),
     timeoutSeconds: Type.Integer(),
     retrySchedule: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: "null: the server's schedule." }),
@@ -120,7 +133,7 @@ export const UpdateEndpointBody = Type.Object(
     description: Type.Optional(Description),
     eventTypes: Type.Optional(EventTypes),
     sourceIds: Type.Optional(SourceIds),
-    headers: Type.Optional(Headers),
+    headers: Type.Optional(HeadersPatch),
     rateLimitPerSecond: Type.Optional(RateLimit),
     timeoutSeconds: Type.Optional(TimeoutSeconds),
     retrySchedule: Type.Optional(RetrySchedule),
