@@ -15,7 +15,7 @@ import type {
 
 import type { UsageListQuery, UsageListResponse } from '../src/http/schemas/usage.ts';
 import type { CreateMessageRequest, CreatedMessageResponse, MessageDetailResponse, MessageListQuery, MessageListResponse } from '../src/http/schemas/messages.ts';
-import type { AttemptResponse, BulkRetryRequest, DeliveryDetailResponse, DeliveryListQuery, DeliveryListResponse, RecoverRequest, RetryResponse } from '../src/http/schemas/deliveries.ts';
+import type { AttemptResponse, BulkRetryRequest, TestAttemptResponse, DeliveryDetailResponse, DeliveryListQuery, DeliveryListResponse, RecoverRequest, RetryResponse } from '../src/http/schemas/deliveries.ts';
 import type {
   ConsumerGroupDetailResponse,
   ConsumerGroupListResponse,
@@ -49,7 +49,7 @@ import type {
 export type { ApiKey, ApiKeyList, ApiKeyWithSecret, CreateKeyRequest, RotateKeyRequest, UpdateKeyRequest, UsageListResponse, VerifyKeyRequest, VerifyKeyResponse };
 export type UsageOptions = Partial<UsageListQuery>;
 export type EventOptions = Partial<EventListQuery>;
-export type { AttemptResponse, CreateMessageRequest, CreatedMessageResponse, MessageDetailResponse, MessageListResponse, BulkRetryRequest, DeliveryDetailResponse, DeliveryListResponse, RecoverRequest, RetryResponse };
+export type { AttemptResponse, TestAttemptResponse, CreateMessageRequest, CreatedMessageResponse, MessageDetailResponse, MessageListResponse, BulkRetryRequest, DeliveryDetailResponse, DeliveryListResponse, RecoverRequest, RetryResponse };
 export type MessageOptions = Partial<MessageListQuery>;
 export type DeliveryOptions = Partial<DeliveryListQuery>;
 export type { ConsumerGroupDetailResponse, ConsumerGroupListResponse, ConsumerGroupResponse, CreateConsumerGroupRequest, LeaseOptions, LeaseResponse, NackRequest, SettleResponse };
@@ -170,8 +170,8 @@ export class PortcullisClient {
       this.request('POST', `/v1/endpoints/${encodeURIComponent(id)}/rotate-secret`, body, options),
     /** Re-sends every dead delivery of the endpoint since a time. */
     recover: (id: string, body: RecoverRequest, options?: RequestOptions): Promise<RetryResponse> => this.request('POST', `/v1/endpoints/${encodeURIComponent(id)}/recover`, body, options),
-    /** Sends a signed test event now and answers with the attempt. */
-    test: (id: string): Promise<AttemptResponse> => this.request('POST', `/v1/endpoints/${encodeURIComponent(id)}/test`),
+    /** Sends a signed test event now and answers with the attempt, and the message and delivery it is stored as. */
+    test: (id: string): Promise<TestAttemptResponse> => this.request('POST', `/v1/endpoints/${encodeURIComponent(id)}/test`),
   };
 
   readonly events = {

@@ -156,6 +156,8 @@ export interface DeliveryStore {
    * out), skipping `busyEndpoints`; concurrent claimers never get the same one.
    */
   claim(options: { limit: number; leaseMs: number; now: Date; busyEndpoints: readonly string[] }): Promise<ClaimedDelivery[]>;
+  /** A delivery made at once, outside the queue (an endpoint's test): stored finished (succeeded or dead), with its one attempt. */
+  recordSent(delivery: NewDelivery, attempt: DeliveryAttempt, now: Date): Promise<void>;
   /** Records the attempt (unless postponed) and the outcome; false when the lease was lost. */
   finish(delivery: ClaimedDelivery, outcome: DeliveryOutcome, attempt: DeliveryAttempt | null, now: Date): Promise<boolean>;
   get(id: string): Promise<DeliveryRecord | null>;

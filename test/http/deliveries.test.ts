@@ -23,6 +23,7 @@ interface Delivery {
   id: string;
   endpointId: string;
   subjectId: string;
+  eventType: string;
   status: string;
   attempts: number;
   nextAttemptAt: string | null;
@@ -347,12 +348,23 @@ test('test sends one signed event and answers with the attempt; every attempt re
   assert.deepEqual([tested.json().statusCode, tested.json().outcome], [200, 'succeeded']);
   assert.equal(JSON.parse(a.got[0]!.body.toString()).type, 'portcullis.endpoint.test');
   verifyAt(new Date(), ep.secret, a.got[0]!);
+  // Stored as a message and its delivery, with this attempt (not in the queue: the dispatcher does not send it again).
+  const { messageId, deliveryId } = tested.json<{ messageId: string; deliveryId: string }>();
+  assert.equal(a.got[0]!.headers['webhook-id'], messageId);
+  const detail = await deliveryDetail(h, deliveryId);
+  assert.deepEqual(
+    [detail.status, detail.endpointId, detail.subjectId, detail.eventType, detail.attempts, detail.history.map((x) => [x.attempt, x.statusCode, x.outcome])],
+    ['succeeded', ep.id, messageId, 'portcullis.endpoint.test', 1, [[1, 200, 'succeeded']]],
+  );
+  assert.equal((await h.get(`/v1/messages/${messageId}`)).statusCode, 200);
 
   // The name now points at a private address: refused at connect, nothing sent.
   address = '10.0.0.5';
-  const refused = (await h.post(`/v1/endpoints/${ep.id}/test`)).json<{ statusCode: number | null; error: string; outcome: string }>();
+  const refused = (await h.post(`/v1/endpoints/${ep.id}/test`)).json<{ statusCode: number | null; error: string; outcome: string; deliveryId: string }>();
   assert.deepEqual([refused.statusCode, refused.outcome], [null, 'dead']);
   assert.match(refused.error, /refused|not allowed/i);
+  const deadTest = await deliveryDetail(h, refused.deliveryId);
+  assert.deepEqual([deadTest.status, deadTest.lastError, deadTest.history.length], ['dead', refused.error, 1]);
   const msg = await publish(h, 'a.b', {});
   const [d] = await until('attempted', () => deliveriesOf(h, `subject=${msg.id}`), (ds) => (ds[0]?.attempts ?? 0) >= 1 && ds[0]!.status !== 'sending');
   assert.match(d!.lastError!, /refused|not allowed/i);

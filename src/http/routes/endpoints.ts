@@ -30,7 +30,7 @@ import {
   UpdateEndpointBody,
 } from '../schemas/endpoints.ts';
 import type { EndpointResponse } from '../schemas/endpoints.ts';
-import { Attempt, BULK_RETRY_DEFAULT, RecoverBody, RetryResult } from '../schemas/deliveries.ts';
+import { BULK_RETRY_DEFAULT, RecoverBody, RetryResult, TestAttempt } from '../schemas/deliveries.ts';
 
 const EXAMPLE_ID = 'ep_01jdx3m5a8q2v7k4r9t6w1y3zb';
 
@@ -407,10 +407,11 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       tags: ['endpoints'],
       summary: 'Send a test event',
       description:
-        'Sends a signed `portcullis.endpoint.test` message to this endpoint only, at once, and answers with the attempt (status code, latency, the start of the answer, error). The message is stored; the attempt is not retried.' +
+        'Sends a signed `portcullis.endpoint.test` message to this endpoint only, at once, and answers with the attempt (status code, latency, the start of the answer, error). ' +
+        'The message and its delivery are stored like any other (the delivery succeeded, or is dead: a test is not retried, but can be retried by hand).' +
         curlExample('POST', `/v1/endpoints/${EXAMPLE_ID}/test`),
       params: IdParams,
-      response: { 200: Attempt, ...problemResponses(...AUTH_PROBLEMS, ...POST_PROBLEMS, 'not-found') },
+      response: { 200: TestAttempt, ...problemResponses(...AUTH_PROBLEMS, ...POST_PROBLEMS, 'not-found') },
     },
     handler: async (request) => {
       const endpoint = await store.endpoints.get(request.params.id);
@@ -433,17 +434,21 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
         responseBodyMaxBytes: services.config.delivery.responseBodyMaxBytes,
         now,
       });
-      request.log.info({ event: 'endpoint.tested', endpointId: endpoint.id, statusCode: res.statusCode }, 'endpoint tested');
-      return {
+      const attempt = {
         attempt: 1,
-        startedAt: now.toISOString(),
-        finishedAt: clock().toISOString(),
+        startedAt: now,
+        finishedAt: clock(),
         statusCode: res.statusCode,
         latencyMs: res.latencyMs,
         responseBody: res.responseBody,
         error: res.error,
-        outcome: res.ok ? 'succeeded' : 'dead',
+        outcome: res.ok ? ('succeeded' as const) : ('dead' as const),
       };
+      const deliveryId = newId(ID_PREFIX.delivery);
+      const delivery = { id: deliveryId, endpointId: endpoint.id, subjectKind: 'message' as const, subjectId: id, causeId: id, eventType: 'portcullis.endpoint.test', nextAttemptAt: now };
+      await store.deliveries.recordSent(delivery, attempt, attempt.finishedAt);
+      request.log.info({ event: 'endpoint.tested', endpointId: endpoint.id, deliveryId, statusCode: res.statusCode }, 'endpoint tested');
+      return { ...attempt, startedAt: now.toISOString(), finishedAt: attempt.finishedAt.toISOString(), messageId: id, deliveryId };
     },
   });
 }

@@ -38,6 +38,15 @@ export const Attempt = Type.Object(
   { additionalProperties: false },
 );
 
+export const TestAttempt = Type.Object(
+  {
+    ...Attempt.properties,
+    messageId: Type.String({ description: 'The test message (`portcullis.endpoint.test`), stored like any other.', examples: ['msg_01jdx3m5a8q2v7k4r9t6w1y3zb'] }),
+    deliveryId: Type.String({ description: 'Its delivery to this endpoint, with this attempt: in the deliveries list and retried like any other.', examples: ['dlv_01jdx3m5a8q2v7k4r9t6w1y3zb'] }),
+  },
+  { additionalProperties: false },
+);
+
 export const DeliveryDetail = Type.Object({ ...Delivery.properties, history: Type.Array(Attempt, { description: "Every attempt, oldest first." }) }, { additionalProperties: false });
 export const DeliveryList = Type.Object({ data: Type.Array(Delivery), nextCursor: Type.Union([Type.String(), Type.Null()]) }, { additionalProperties: false });
 
@@ -71,3 +80,4 @@ export type BulkRetryRequest = Static<typeof BulkRetryBody>;
 export type RecoverRequest = Static<typeof RecoverBody>;
 export type RetryResponse = Static<typeof RetryResult>;
 export type AttemptResponse = Static<typeof Attempt>;
+export type TestAttemptResponse = Static<typeof TestAttempt>;

@@ -90,6 +90,19 @@ export function createPostgresDeliveryStore(pool: pg.Pool, claimPool: pg.Pool): 
         }));
       });
     },
+    async recordSent(d, a, now) {
+      await guardPg(() =>
+        pool.query(
+          `WITH d AS (
+             INSERT INTO deliveries (id, endpoint_id, subject_kind, subject_id, cause_id, event_type, status, attempts, round_attempts, next_attempt_at, last_error, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1, $8, $9, $8, $8) RETURNING id
+           )
+           INSERT INTO delivery_attempts (delivery_id, attempt, started_at, finished_at, status_code, latency_ms, response_body, error, outcome)
+           SELECT id, 1, $10, $11, $12, $13, $14, $9, $15 FROM d`,
+          [d.id, d.endpointId, d.subjectKind, d.subjectId, d.causeId, d.eventType, a.outcome === 'succeeded' ? 'succeeded' : 'dead', now, a.error, a.startedAt, a.finishedAt, a.statusCode, a.latencyMs, a.responseBody, a.outcome],
+        ),
+      );
+    },
     async finish(delivery, outcome, attempt, now) {
       return finishes.add({ delivery, outcome, attempt, now });
     },

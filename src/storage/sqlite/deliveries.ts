@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryStatus, DeliveryStore } from '../deliveryStore.ts';
+import type { DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryStatus, DeliveryStore, NewDelivery } from '../deliveryStore.ts';
 import { createGroupCommit } from '../groupCommit.ts';
 import { sqliteGroupCommit } from './groupCommit.ts';
 import { insertDeliveries } from './messages.ts';
@@ -85,6 +85,17 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
     return true;
   });
 
+  const recordSentTx = db.transaction((d: NewDelivery, a: DeliveryAttempt, now: number) => {
+    sql(
+      `INSERT INTO deliveries (id, endpoint_id, subject_kind, subject_id, cause_id, event_type, status, attempts, round_attempts, next_attempt_at, last_error, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 1, 1, ?, ?, ?, ?)`,
+    ).run(d.id, d.endpointId, d.subjectKind, d.subjectId, d.causeId, d.eventType, a.outcome === 'succeeded' ? 'succeeded' : 'dead', now, a.error, now, now);
+    sql(
+      `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, finished_at, status_code, latency_ms, response_body, error, outcome)
+       VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(d.id, a.startedAt.getTime(), a.finishedAt.getTime(), a.statusCode, a.latencyMs, a.responseBody, a.error, a.outcome);
+  });
+
   const finishes = createGroupCommit({ commit: sqliteGroupCommit(db, (args: Parameters<DeliveryStore['finish']>) => finishTx(...args)), weigh: () => 0, maxInFlight: 1 });
 
   return {
@@ -129,6 +140,9 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
         createdAt: new Date(r.created_at),
         ...(r.payload ? { payload: r.payload } : {}),
       }));
+    },
+    async recordSent(delivery, attempt, now) {
+      guard(() => recordSentTx.immediate(delivery, attempt, now.getTime()));
     },
     async finish(delivery, outcome, attempt, now) {
       // Outcomes of deliveries finishing together share one transaction and one fsync.
