@@ -39,6 +39,7 @@ export interface Metrics {
   deliveryAttemptDuration: Histogram<'endpoint'>;
   deliveryEndToEnd: Histogram;
   endpointsDisabled: Counter<'reason'>;
+  storeSignals: Counter<'topic'>;
   /** The request counter and histogram bound to one method, route and status. */
   httpSeries(method: string, route: string, status: number): HttpSeries;
 }
@@ -268,6 +269,12 @@ export function createMetrics(sources: MetricSources): Metrics {
       name: `${METRICS_PREFIX}endpoints_disabled_total`,
       help: 'Endpoints disabled automatically, by reason (gone: answered 410; failing: failed too long).',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    storeSignals: new Counter({
+      name: `${METRICS_PREFIX}store_signals_received_total`,
+      help: 'Signals from other processes sharing the store (PostgreSQL LISTEN/NOTIFY), by topic (events, deliveries): each wakes this process\'s waiting readers.',
+      labelNames: ['topic'],
       registers: [registry],
     }),
     consumerGroupEvents: new Counter({

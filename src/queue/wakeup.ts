@@ -4,7 +4,10 @@
  * another process, leases running out), so a missed wake-up only costs latency.
  */
 export interface Wakeup {
+  /** Wakes this process's waiters, and tells other processes' (see `broadcast`). */
   notify(): void;
+  /** Wakes this process's waiters only: the news came from another process. */
+  wake(): void;
   /** Resolves on the next notify, after `ms`, when `signal` aborts, or at once once closed. */
   wait(ms: number, signal?: AbortSignal): Promise<void>;
   /** Releases every waiter, now and later (the server is shutting down). */
@@ -12,14 +15,19 @@ export interface Wakeup {
   readonly closed: boolean;
 }
 
-export function createWakeup(): Wakeup {
+/** `broadcast`: tells the other processes sharing the store (their `wake`). */
+export function createWakeup(broadcast?: () => void): Wakeup {
   const waiters = new Set<() => void>();
   let closed = false;
   const wakeAll = (): void => {
     for (const wake of [...waiters]) wake();
   };
   return {
-    notify: wakeAll,
+    notify() {
+      wakeAll();
+      broadcast?.();
+    },
+    wake: wakeAll,
     wait(ms, signal) {
       if (closed || signal?.aborted) return Promise.resolve();
       return new Promise((resolve) => {

@@ -87,8 +87,14 @@ export async function createServices(config: Config, options: ServiceOptions): P
     });
   }, config.metering.flushIntervalMs);
   flushTimer.unref();
-  const newEvents = createWakeup();
-  const newDeliveries = createWakeup();
+  const newEvents = createWakeup(() => store.signals.send('events'));
+  const newDeliveries = createWakeup(() => store.signals.send('deliveries'));
+  for (const [topic, wakeup] of [['events', newEvents], ['deliveries', newDeliveries]] as const) {
+    store.signals.listen(topic, () => {
+      metrics.storeSignals.inc({ topic });
+      wakeup.wake();
+    });
+  }
   const router = createRouter(store, clock, newDeliveries);
   const outbound = createOutboundClient({ allow: config.ssrfAllow, ...(options.resolver ? { resolver: options.resolver } : {}) });
   return {

@@ -428,6 +428,22 @@ export interface MetaStore {
   get(name: string): Promise<string | null>;
 }
 
+/** What a signal announces: new inbound events, or new deliveries (or ones due again). */
+export type SignalTopic = 'events' | 'deliveries';
+
+/**
+ * Hints between the processes sharing a store that something new was written,
+ * so their waiting readers look at once instead of at their next poll. Best
+ * effort: a reader polls anyway. PostgreSQL: LISTEN/NOTIFY; SQLite: none.
+ */
+export interface StoreSignals {
+  /** Tells the other processes, after the write committed; coalesced. */
+  send(topic: SignalTopic): void;
+  /** Runs `handler` when another process sends `topic` (and after a lost connection is back: one may have been missed). */
+  listen(topic: SignalTopic, handler: () => void): void;
+  close(): Promise<void>;
+}
+
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   readonly keys: KeyStore;
@@ -441,6 +457,7 @@ export interface Store {
   readonly messages: MessageStore;
   readonly deliveries: DeliveryStore;
   readonly meta: MetaStore;
+  readonly signals: StoreSignals;
   /** Applies pending migrations; returns how many were applied. */
   migrate(): Promise<number>;
   /** Reachable and fully migrated. */

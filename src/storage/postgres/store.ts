@@ -12,6 +12,7 @@ import { createPostgresConsumerGroupStore } from './consumerGroups.ts';
 import { createPostgresEndpointStore } from './endpoints.ts';
 import { createPostgresMessageStore } from './messages.ts';
 import { createPostgresDeliveryStore } from './deliveries.ts';
+import { createPostgresSignals } from './signals.ts';
 
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long to wait for a pooled connection before the store counts as down. */
@@ -92,6 +93,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
   claimPool.on('error', () => undefined);
+  const signals = createPostgresSignals(pool, connection, options.schema);
 
   const appliedVersion = async (): Promise<number> => {
     const res = await pool.query<{ v: number | null }>(
@@ -112,6 +114,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
     endpoints: createPostgresEndpointStore(pool),
     messages: createPostgresMessageStore(pool),
     deliveries: createPostgresDeliveryStore(pool, claimPool),
+    signals,
     meta: {
       async get(name) {
         return guardPg(async () => (await pool.query<{ value: string }>('SELECT value FROM store_meta WHERE name = $1', [name])).rows[0]?.value ?? null);
@@ -144,6 +147,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
       }
     },
     async close() {
+      await signals.close();
       await Promise.all([pool.end().catch(() => undefined), claimPool.end().catch(() => undefined)]);
     },
   };

@@ -50,6 +50,8 @@ export function openSqliteStore(path: string): Store {
     endpoints: createSqliteEndpointStore(db),
     messages: createSqliteMessageStore(db),
     deliveries: createSqliteDeliveryStore(db),
+    // Processes sharing the file have no channel between them: each polls.
+    signals: { send: () => undefined, listen: () => undefined, close: async () => undefined },
     meta: {
       async get(name) {
         return guard(() => (db.prepare('SELECT value FROM store_meta WHERE name = ?').get(name) as { value: string } | undefined)?.value ?? null);

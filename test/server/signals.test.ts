@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { sign } from '@octokit/webhooks-methods';
+import { TEST_ENGINE } from '../harness/engine.ts';
+import { createWorkspace, httpRequest, startServe, waitFor } from '../harness/processes.ts';
+
+const SHARED_ROOT_SECRET = 'shared-root-secret-for-two-processes-0123456789';
+
+const signals = async (url: string, key: string, topic: string): Promise<number> => {
+  const res = await httpRequest(`${url}/metrics`, { key });
+  assert.equal(res.status, 200, res.text);
+  const metrics = res.text;
+  return Number(new RegExp(`portcullis_store_signals_received_total\\{topic="${topic}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+};
+
+test(
+  'a process sharing the PostgreSQL store hears of new deliveries and events written by another at once (LISTEN/NOTIFY), not its own',
+  { skip: TEST_ENGINE !== 'postgres' && 'SQLite has no channel between processes: each polls' },
+  async (t) => {
+    const a = await createWorkspace(t);
+    const b = await createWorkspace(t);
+    const shared = { PORTCULLIS_SECRET_KEY: SHARED_ROOT_SECRET, PORTCULLIS_DATABASE_URL: a.databaseUrl, PORTCULLIS_DATABASE_SCHEMA: a.databaseSchema, PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8' };
+    const receiver = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
+    const serverA = await startServe(t, { workspace: a, env: shared });
+    const serverB = await startServe(t, { workspace: b, env: { ...shared, PORTCULLIS_DATA_DIR: b.dataDir } });
+    const admin = serverA.adminKey!;
+    assert.deepEqual([await signals(serverB.url, admin, 'deliveries'), await signals(serverB.url, admin, 'events')], [0, 0]);
+
+    const ep = await httpRequest(`${serverA.url}/v1/endpoints`, { method: 'POST', key: admin, body: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks` } });
+    assert.equal(ep.status, 201, ep.text);
+    const published = await httpRequest(`${serverA.url}/v1/messages`, { method: 'POST', key: admin, body: { eventType: 'invoice.paid', payload: { n: 1 } } });
+    assert.equal(published.status, 202, published.text);
+    await waitFor(async () => (await signals(serverB.url, admin, 'deliveries')) >= 1, 10_000, 20);
+
+    const secret = randomBytes(16).toString('hex');
+    const source = await httpRequest(`${serverA.url}/v1/sources`, { method: 'POST', key: admin, body: { name: 'GitHub', slug: 'gh', type: 'github', secret } });
+    assert.equal(source.status, 201, source.text);
+    const payload = { action: 'opened' };
+    const ingested = await httpRequest(`${serverA.url}/in/gh`, {
+      method: 'POST',
+      body: payload,
+      headers: { 'x-github-event': 'issues', 'x-github-delivery': randomBytes(8).toString('hex'), 'x-hub-signature-256': await sign(secret, JSON.stringify(payload)) },
+    });
+    assert.equal(ingested.status, 200, ingested.text);
+    await waitFor(async () => (await signals(serverB.url, admin, 'events')) >= 1, 10_000, 20);
+
+    // A process ignores its own signals.
+    assert.deepEqual([await signals(serverA.url, admin, 'deliveries'), await signals(serverA.url, admin, 'events')], [0, 0]);
+  },
+);
