@@ -6,6 +6,8 @@ import type { DeliveryConfig } from '../config/schema.ts';
 import { nextRetryDelayMs, retryAfterMs } from '../core/retrySchedule.ts';
 import { openSecret } from '../core/secretBox.ts';
 import { gcraStep } from '../core/gcra.ts';
+import type { GcraStep } from '../core/gcra.ts';
+import type { Limiter } from '../ratelimit/limiter.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { OutboundClient } from '../outbound/client.ts';
 import type { ClaimedDelivery, DeliveryOutcome, EndpointRecord } from '../storage/deliveryStore.ts';
@@ -29,6 +31,8 @@ export interface DispatcherOptions {
   wakeup: Wakeup;
   /** Reads endpoints (a short-lived list) and publishes the operational events (an endpoint disabled). */
   router: Router;
+  /** Where endpoints' rate-limit state lives: with Redis, shared by every process. */
+  limiter: Limiter;
 }
 
 export interface Dispatcher {
@@ -54,8 +58,8 @@ export function signingKeys(endpoint: EndpointRecord, keyOf: (sealed: string) =>
 export function startDispatcher(o: DispatcherOptions): Dispatcher {
   const { store, settings, clock, log, metrics, wakeup } = o;
   const perEndpoint = new Map<string, number>();
-  /** GCRA state per rate-limited endpoint: the theoretical arrival time, in ms. */
-  const rateState = new Map<string, number>();
+  /** GCRA state (TAT, µs) per rate-limited endpoint, used while the limiter's store (Redis) does not answer. */
+  const localRateState = new Map<string, number>();
   /** Signing keys by sealed secret (unique per sealing): an AES-GCM open per attempt would cost more than the HMAC. */
   const keys = new Map<string, KeyObject>();
   const keyOf = (endpointId: string) => (sealed: string): KeyObject => {
@@ -83,16 +87,25 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
 
   const busy = (): string[] => [...perEndpoint].filter(([, n]) => n >= settings.perEndpointConcurrency).map(([id]) => id);
 
-  /** Over its deliveries-per-second limit: how long until the next one may go. */
-  function rateDelayMs(endpoint: EndpointRecord, now: number): number {
-    if (endpoint.rateLimitPerSecond === null) return 0;
-    const interval = 1e6 / endpoint.rateLimitPerSecond;
-    const burst = endpoint.rateLimitPerSecond;
+  /**
+   * Over its deliveries-per-second limit: how long until the next one may go.
+   * One GCRA step in the limiter (Redis: shared by every process); while Redis
+   * does not answer, this process's own state (the limit then holds per process).
+   */
+  async function rateDelayMs(endpoint: EndpointRecord, now: number): Promise<number> {
+    const perSecond = endpoint.rateLimitPerSecond;
+    if (perSecond === null) return 0;
+    const intervalUs = 1e6 / perSecond;
     const nowUs = now * 1000;
-    const step = gcraStep(rateState.get(endpoint.id) ?? null, nowUs, interval, burst, 1);
-    if (!step.allowed) return Math.ceil((step.tatUs + interval - nowUs - burst * interval) / 1000);
-    rateState.set(endpoint.id, step.tatUs);
-    return 0;
+    let step: GcraStep;
+    try {
+      const taken = o.limiter.take(`endpoint:${endpoint.id}`, { name: 'endpoint', limit: perSecond, windowSeconds: 1, burst: perSecond }, nowUs, 1);
+      step = taken instanceof Promise ? await taken : taken;
+    } catch {
+      step = gcraStep(localRateState.get(endpoint.id) ?? null, nowUs, intervalUs, perSecond, 1);
+      if (step.allowed) localRateState.set(endpoint.id, step.tatUs);
+    }
+    return step.allowed ? 0 : Math.ceil((step.tatUs + intervalUs - nowUs - perSecond * intervalUs) / 1000);
   }
 
   async function payloadOf(d: ClaimedDelivery): Promise<{ body: Buffer; contentType: string; headers: Record<string, string>; sourceId: string | null } | string> {
@@ -137,7 +150,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
       await store.deliveries.finish(d, { kind: 'postponed', nextAttemptAt: startedAt }, null, startedAt);
       return;
     }
-    const wait = rateDelayMs(endpoint, startedAt.getTime());
+    const wait = await rateDelayMs(endpoint, startedAt.getTime());
     if (wait > 0) {
       await store.deliveries.finish(d, { kind: 'postponed', nextAttemptAt: new Date(startedAt.getTime() + wait) }, null, startedAt);
       return;

@@ -24,6 +24,7 @@ export function startBackground(services: Services, log: Logger): Background {
     metrics,
     wakeup: services.newDeliveries,
     router: services.router,
+    limiter: services.limiter,
   });
   const retention = startRetention(store.events, config.retention, clock, log, metrics);
   return {

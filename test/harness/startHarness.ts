@@ -42,6 +42,7 @@ export interface Harness {
   adminKey: string;
   clock: TestClock;
   dataDir: string;
+  rootSecret: string;
   /** Every log line the app wrote, as text. */
   logText(): string;
   request(method: string, url: string, options?: RequestOptions): Promise<LightMyRequestResponse>;
@@ -61,6 +62,8 @@ export interface HarnessOptions {
   steps?: ProcessStep[];
   /** Resolves host names for the SSRF guard of `services.outbound`; the system resolver by default (there is no DNS here). */
   resolver?: Resolver;
+  /** A second instance on this harness's store (and root secret), as another process would be: its own services, worker and dispatcher. */
+  sharing?: Harness;
 }
 
 /**
@@ -70,7 +73,10 @@ export interface HarnessOptions {
  */
 export async function startHarness(t: TestContext, options: HarnessOptions = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-test-'));
-  const storeConfig = await testStoreConfig(dataDir);
+  const shared = options.sharing;
+  const storeConfig = shared
+    ? { databaseUrl: shared.config.databaseUrl, databaseSchema: shared.config.databaseSchema, cleanup: async () => undefined }
+    : await testStoreConfig(dataDir);
   const config = loadConfig({
     env: {
       PORTCULLIS_DATA_DIR: dataDir,
@@ -89,7 +95,8 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
     },
   });
   const clock = options.clock ?? testClock();
-  const services = await createServices(config, { logger: createLogger('info', sink), clock, rootSecret: generateRootSecret(), processSteps: options.steps ?? [], ...(options.resolver ? { resolver: options.resolver } : {}) });
+  const rootSecret = shared?.rootSecret ?? generateRootSecret();
+  const services = await createServices(config, { logger: createLogger('info', sink), clock, rootSecret, processSteps: options.steps ?? [], ...(options.resolver ? { resolver: options.resolver } : {}) });
   let app: FastifyInstance | null = null;
   let background: Background | null = null;
   // Cleaned up even when the app fails to start (a test may expect that).
@@ -100,8 +107,8 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
     await storeConfig.cleanup();
     rmSync(dataDir, { recursive: true, force: true });
   });
-  const boot = await bootstrap(services);
-  if (!boot.created) throw new Error('fresh store was already bootstrapped');
+  const boot = shared ? { adminKey: shared.adminKey } : await bootstrap(services);
+  if ('created' in boot && !boot.created) throw new Error('fresh store was already bootstrapped');
   app = await buildApp(services);
   await app.ready();
   background = startBackground(services, services.logger);
@@ -126,6 +133,7 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
     adminKey: boot.adminKey,
     clock,
     dataDir,
+    rootSecret,
     logText: () => lines.join(''),
     request,
     get: (url, o) => request('GET', url, o),

@@ -9,6 +9,7 @@ import { sign as octokitSign } from '@octokit/webhooks-methods';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
 import { assertProblem, runAuthSuite } from '../harness/authSuite.ts';
+import { requireRedis, TEST_REDIS_URL } from '../harness/redis.ts';
 import { startHarness } from '../harness/startHarness.ts';
 import type { Harness } from '../harness/startHarness.ts';
 
@@ -435,6 +436,24 @@ test('a slow endpoint holds only its own slots; an endpoint rate limit spaces it
   assert.match(resetDelivery!.lastError!, /socket|reset|closed/i);
   const [dnsDelivery] = await until('dns attempted', () => deliveriesOf(h, `subject=${d.id}`), (ds) => ds[0]?.attempts === 1 && ds[0].status === 'pending');
   assert.match(dnsDelivery!.lastError!, /ENOTFOUND/);
+});
+
+test('with Redis, an endpoint rate limit holds over every instance sharing the store', async (t) => {
+  if (!(await requireRedis(t))) return;
+  const a = await receiver(t);
+  const env = { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: DELIVERY, PORTCULLIS_REDIS_URL: TEST_REDIS_URL };
+  const one = await startHarness(t, { env });
+  // A second instance on the same store and clock: its own dispatcher claims deliveries too.
+  const two = await startHarness(t, { env, sharing: one, clock: one.clock });
+  await endpoint(one, { url: a.url, rateLimitPerSecond: 2 });
+  // Published on each instance in turn: each wakes its own dispatcher, so both send.
+  for (let i = 0; i < 6; i++) await publish(i % 2 ? one : two, 'a.b', { i });
+
+  // Its burst of two in all, though each dispatcher alone would send two while the clock stands still.
+  await until('burst', async () => a.got.length, (n) => n === 2);
+  await new Promise((res) => setTimeout(res, 300));
+  assert.equal(a.got.length, 2, 'held back across instances');
+  await until('the rest, one per half second', async () => a.got.length, (n) => n === 6, () => one.clock.advance(100));
 });
 
 test('deleting an endpoint dead-letters its waiting deliveries', async (t) => {
