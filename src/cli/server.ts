@@ -8,6 +8,7 @@ interface ServeFlags {
   config?: string;
   host?: string;
   port?: string;
+  role?: string;
   dataDir?: string;
   databaseUrl?: string;
   tlsCert?: string;
@@ -18,6 +19,7 @@ function configFrom(flags: ServeFlags): Config {
   const overrides: Partial<Record<Setting, unknown>> = {
     host: flags.host,
     port: flags.port === undefined ? undefined : /^\d+$/.test(flags.port) ? Number(flags.port) : flags.port,
+    role: flags.role,
     dataDir: flags.dataDir,
     databaseUrl: flags.databaseUrl,
     tlsCert: flags.tlsCert,
@@ -50,6 +52,7 @@ export function registerServerCommands(program: Command): void {
   withStoreFlags(program.command('serve').description('Run the API (initialising the store on first start)'))
     .option('--host <host>', 'listen address (env PORTCULLIS_HOST, default 127.0.0.1)')
     .option('--port <port>', 'listen port (env PORTCULLIS_PORT, default 8080)')
+    .option('--role <role>', 'all (default), api (the API only) or worker (jobs, deliveries, retention; only health and metrics on its port) (env PORTCULLIS_ROLE)')
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (env PORTCULLIS_TLS_CERT)')
     .option('--tls-key <file>', 'PEM private key (env PORTCULLIS_TLS_KEY)')
     .action(async (flags: ServeFlags) => {

@@ -125,6 +125,11 @@ export const ConfigSchema = Type.Object(
   {
     host: Type.String({ default: '127.0.0.1', minLength: 1, description: 'Address the API listens on.' }),
     port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+    role: Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], {
+      default: 'all',
+      description:
+        'What this process runs: `all` (the API and the background work), `api` (the API only: ingest, publish, reads), or `worker` (processing jobs, deliveries and retention, with only /healthz, /readyz and /metrics on its port). Scale out with api and worker processes on one PostgreSQL store.',
+    }),
     dataDir: Type.String({ default: './data', minLength: 1, description: 'Holds the SQLite store, admin.key and secret.key.' }),
     databaseUrl: Type.Optional(Type.String({ pattern: '^(sqlite:.+|postgres(ql)?://.+)$', description: '`sqlite:<path>` (default `<dataDir>/portcullis.db`) or `postgres://…`.' })),
     databaseSchema: Type.String({ default: 'portcullis', pattern: '^[a-z_][a-z0-9_]{0,62}$', description: 'PostgreSQL schema holding the tables.' }),

@@ -68,6 +68,8 @@ const markOptionalBodies: SwaggerTransformObject = (documentObject) => {
 export interface AppOptions {
   /** Serve HTTPS with this PEM certificate and key. */
   https?: { cert: Buffer; key: Buffer };
+  /** Only /healthz, /readyz, /metrics (and the docs): a worker process's port. */
+  systemOnly?: boolean;
 }
 
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -148,6 +150,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await app.register(observePlugin, { services });
 
   registerSystemRoutes(app, services);
+  // A worker process answers health, readiness and metrics only.
+  if (options.systemOnly) return app;
   registerKeyRoutes(app, services);
   registerKeyVerifyRoute(app, services);
   registerUsageRoutes(app, services);

@@ -67,7 +67,8 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
   }
 
   const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : null;
-  const server = await buildApp(services, tls ? { https: tls } : {});
+  const { role } = config;
+  const server = await buildApp(services, { ...(tls ? { https: tls } : {}), systemOnly: role === 'worker' });
   await server.listen({ host: config.host, port: config.port });
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -88,7 +89,8 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
     redirectUrl = await listenOn(redirect, config.httpRedirectListen);
   }
 
-  const background = startBackground(services, log);
+  // Jobs, deliveries and retention: in `all` and `worker` processes.
+  const background = role === 'api' ? null : startBackground(services, log);
 
   const sweep = setInterval(() => {
     services.store.idempotency
@@ -97,7 +99,7 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
   }, IDEMPOTENCY_SWEEP_INTERVAL_MS);
   sweep.unref();
 
-  log.info({ url, engine: services.store.engine, metricsUrl, redirectUrl }, 'listening');
+  log.info({ url, role, engine: services.store.engine, metricsUrl, redirectUrl }, 'listening');
 
   let closing: Promise<void> | null = null;
   return {
@@ -115,7 +117,7 @@ export async function startServer(config: Config, options: ServiceOptions): Prom
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
         await Promise.race([Promise.all([server.close(), metrics?.close(), redirect?.close()]), timeout]);
         clearInterval(reap);
-        await background.stop();
+        await background?.stop();
         await services.close();
       })();
       return closing;
