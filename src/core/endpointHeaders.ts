@@ -13,13 +13,25 @@ export function isSensitiveHeader(name: string): boolean {
  * the receiver's credentials: the URL may not), bound to the endpoint and the
  * header's name, so a value cannot be moved to another header or endpoint.
  */
-export function sealHeaders(key: KeyObject, endpointId: string, headers: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, sealSecret(key, value, `${endpointId}:header:${name}`)]));
+export function sealHeaders<V extends string | null>(key: KeyObject, endpointId: string, headers: Record<string, V>): Record<string, V> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, value === null ? null : sealSecret(key, value, boundTo(endpointId, name))])) as Record<string, V>;
 }
 
 export function openHeaders(key: KeyObject, endpointId: string, sealed: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(sealed).map(([name, value]) => [name, openSecret(key, value, `${endpointId}:header:${name}`)]));
+  return Object.fromEntries(Object.entries(sealed).map(([name, value]) => [name, openSecret(key, value, boundTo(endpointId, name))]));
 }
+
+/** Whether a stored value is sealed for this endpoint and header (values stored before sealing began are not). */
+export function isSealedHeader(key: KeyObject, endpointId: string, name: string, value: string): boolean {
+  try {
+    openSecret(key, value, boundTo(endpointId, name));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const boundTo = (endpointId: string, name: string): string => `${endpointId}:header:${name}`;
 
 /** What the API shows of them: the values of the others, only the names of the sensitive ones. */
 export function shownHeaders(headers: Record<string, string>): { headers: Record<string, string>; sensitiveHeaders: string[] } {
@@ -30,16 +42,12 @@ export function shownHeaders(headers: Record<string, string>): { headers: Record
   };
 }
 
-/**
- * A PATCH of the headers, as JSON Merge Patch (RFC 7396) does it: a value sets
- * the header, null removes it, a header not named is kept (so changing one
- * needs no knowledge of the write-only values of the others).
- */
-export function mergeHeaders(current: Record<string, string>, patch: Record<string, string | null>): Record<string, string> {
-  const out = { ...current };
+/** The header names after a merge patch (see EndpointPatch): those set are added, those null removed. */
+export function namesAfterPatch(current: readonly string[], patch: Record<string, string | null>): string[] {
+  const names = new Set(current);
   for (const [name, value] of Object.entries(patch)) {
-    if (value === null) delete out[name];
-    else out[name] = value;
+    if (value === null) names.delete(name);
+    else names.add(name);
   }
-  return out;
+  return [...names];
 }

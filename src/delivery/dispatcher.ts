@@ -5,9 +5,9 @@ import type { Logger } from 'pino';
 import type { DeliveryConfig } from '../config/schema.ts';
 import { nextRetryDelayMs, retryAfterMs } from '../core/retrySchedule.ts';
 import { openSecret } from '../core/secretBox.ts';
-import { gcraStep } from '../core/gcra.ts';
-import type { GcraStep } from '../core/gcra.ts';
+import { emissionIntervalUs } from '../core/gcra.ts';
 import type { Limiter } from '../ratelimit/limiter.ts';
+import { createMemoryLimiter } from '../ratelimit/memory.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { OutboundClient } from '../outbound/client.ts';
 import type { ClaimedDelivery, DeliveryOutcome, EndpointRecord } from '../storage/deliveryStore.ts';
@@ -58,8 +58,8 @@ export function signingKeys(endpoint: EndpointRecord, keyOf: (sealed: string) =>
 export function startDispatcher(o: DispatcherOptions): Dispatcher {
   const { store, settings, clock, log, metrics, wakeup } = o;
   const perEndpoint = new Map<string, number>();
-  /** GCRA state (TAT, µs) per rate-limited endpoint, used while the limiter's store (Redis) does not answer. */
-  const localRateState = new Map<string, number>();
+  /** Endpoints' rate-limit state in this process, used while the limiter's store (Redis) does not answer. */
+  const localLimiter = createMemoryLimiter(undefined, () => clock().getTime() * 1000);
   /** Signing keys by sealed secret (unique per sealing): an AES-GCM open per attempt would cost more than the HMAC. */
   const keys = new Map<string, KeyObject>();
   const keyOf = (endpointId: string) => (sealed: string): KeyObject => {
@@ -95,17 +95,18 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
   async function rateDelayMs(endpoint: EndpointRecord, now: number): Promise<number> {
     const perSecond = endpoint.rateLimitPerSecond;
     if (perSecond === null) return 0;
-    const intervalUs = 1e6 / perSecond;
+    const policy = { name: 'endpoint', limit: perSecond, windowSeconds: 1, burst: perSecond };
+    const key = `endpoint:${endpoint.id}`;
     const nowUs = now * 1000;
-    let step: GcraStep;
+    let step;
     try {
-      const taken = o.limiter.take(`endpoint:${endpoint.id}`, { name: 'endpoint', limit: perSecond, windowSeconds: 1, burst: perSecond }, nowUs, 1);
-      step = taken instanceof Promise ? await taken : taken;
+      step = await o.limiter.take(key, policy, nowUs, 1);
     } catch {
-      step = gcraStep(localRateState.get(endpoint.id) ?? null, nowUs, intervalUs, perSecond, 1);
-      if (step.allowed) localRateState.set(endpoint.id, step.tatUs);
+      step = await localLimiter.take(key, policy, nowUs, 1);
     }
-    return step.allowed ? 0 : Math.ceil((step.tatUs + intervalUs - nowUs - perSecond * intervalUs) / 1000);
+    if (step.allowed) return 0;
+    const intervalUs = emissionIntervalUs(policy);
+    return Math.ceil((step.tatUs + intervalUs - nowUs - policy.burst * intervalUs) / 1000);
   }
 
   async function payloadOf(d: ClaimedDelivery): Promise<{ body: Buffer; contentType: string; headers: Record<string, string>; sourceId: string | null } | string> {
@@ -248,6 +249,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     async stop() {
       await loop.stop();
       await Promise.allSettled([...saving]);
+      await localLimiter.close();
     },
   };
 }

@@ -40,6 +40,8 @@ export interface Services {
   newEvents: Wakeup;
   /** Notified when deliveries are queued, so this process's dispatcher starts on them at once. */
   newDeliveries: Wakeup;
+  /** Notified when jobs are queued (an event stored or replayed), so an idle worker starts at once. */
+  newJobs: Wakeup;
   /** Routes messages and inbound events to endpoints; endpoint routes tell it when endpoints change. */
   router: Router;
   /** Sources as `/in/` reads them, secrets unsealed; source routes clear it on every change. */

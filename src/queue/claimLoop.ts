@@ -39,6 +39,8 @@ export function startClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
   /** Slots the claims under way may fill. */
   let reserved = 0;
   let stopped = false;
+  /** A wake-up came while claims were under way: their rows may predate the news, so claim again after them. */
+  let wokenDuringClaim = false;
   let idle: AbortController | null = null;
   const kick = (): void => idle?.abort(KICKED);
   // A finished item asks for more only once a quarter of the slots are free (or none is busy):
@@ -66,7 +68,10 @@ export function startClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
     }
     for (const item of items) start(item);
     // A full batch: there may be more. A short one waits for a wake-up, a freed slot or the poll.
-    if (items.length === n) kick();
+    if (items.length === n || wokenDuringClaim) {
+      wokenDuringClaim = false;
+      kick();
+    }
   }
 
   const loop = (async () => {
@@ -78,8 +83,11 @@ export function startClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
         continue;
       }
       idle = new AbortController();
-      await wakeup.wait(o.pollMs, idle.signal);
+      const waiting = idle;
+      await wakeup.wait(o.pollMs, waiting.signal);
       idle = null;
+      // Woken by news or the poll (not by a kick of our own) while a claim was on its way.
+      if (claims.size > 0 && !waiting.signal.aborted) wokenDuringClaim = true;
     }
   })();
 

@@ -4,7 +4,7 @@
  * another process, leases running out), so a missed wake-up only costs latency.
  */
 export interface Wakeup {
-  /** Wakes this process's waiters, and tells other processes' (see `broadcast`). */
+  /** Wakes this process's waiters, and runs `onNotify` (which tells other processes). */
   notify(): void;
   /** Wakes this process's waiters only: the news came from another process. */
   wake(): void;
@@ -15,8 +15,8 @@ export interface Wakeup {
   readonly closed: boolean;
 }
 
-/** `broadcast`: tells the other processes sharing the store (their `wake`). */
-export function createWakeup(broadcast?: () => void): Wakeup {
+/** `onNotify`: what else a notify does (tell the other processes sharing the store; wake related waiters). */
+export function createWakeup(onNotify?: () => void): Wakeup {
   const waiters = new Set<() => void>();
   let closed = false;
   const wakeAll = (): void => {
@@ -25,7 +25,7 @@ export function createWakeup(broadcast?: () => void): Wakeup {
   return {
     notify() {
       wakeAll();
-      broadcast?.();
+      onNotify?.();
     },
     wake: wakeAll,
     wait(ms, signal) {

@@ -5,6 +5,7 @@ import type { Metrics } from '../observe/metrics.ts';
 import type { RateLimits } from '../ratelimit/rateLimits.ts';
 import type { ClaimedJob, EventRecord, Store } from '../storage/store.ts';
 import { createSourceThrottle } from './throttle.ts';
+import type { Wakeup } from './wakeup.ts';
 
 /**
  * One step of processing an event. Steps run in order; a step that throws or
@@ -46,6 +47,8 @@ export function startWorker(
   log: Logger,
   metrics: Metrics,
   rateLimits?: RateLimits,
+  /** Notified when jobs are queued: an idle worker claims at once instead of at its next poll. */
+  wakeup?: Wakeup,
 ): Worker {
   const throttle = rateLimits ? createSourceThrottle(store.sources, rateLimits, metrics, clock) : null;
 
@@ -120,5 +123,6 @@ export function startWorker(
     claim: (free) => store.jobs.claim({ limit: free, leaseMs: settings.leaseMs, now: clock() }),
     run: work,
     onClaimError: (err) => log.warn({ err: err.message }, 'claiming jobs failed'),
+    ...(wakeup ? { wakeup } : {}),
   });
 }

@@ -12,7 +12,7 @@ export interface Background {
 /** The work a server does besides answering requests: processing jobs, deliveries, retention. */
 export function startBackground(services: Services, log: Logger): Background {
   const { config, store, clock, metrics } = services;
-  const worker = startWorker(store, services.processSteps, config.processing, clock, log, metrics, services.rateLimits);
+  const worker = startWorker(store, services.processSteps, config.processing, clock, log, metrics, services.rateLimits, services.newJobs);
   const dispatcher = startDispatcher({
     store,
     client: services.outbound,

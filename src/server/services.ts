@@ -1,4 +1,5 @@
 import { createWakeup } from '../queue/wakeup.ts';
+import { sealPlainEndpointHeaders } from './sealHeaders.ts';
 import { createRouter } from '../delivery/router.ts';
 import { createSourceCache } from '../ingest/sourceCache.ts';
 import { createHmac, type KeyObject } from 'node:crypto';
@@ -59,6 +60,8 @@ export async function createServices(config: Config, options: ServiceOptions): P
     if (recorded !== null && recorded !== secretCheck(apiKeyPepper)) {
       throw new StartupError('the root secret differs from the one this store was initialised with: set PORTCULLIS_SECRET_KEY (or secret.key) to the original');
     }
+    const sealed = await sealPlainEndpointHeaders(store, secretsEncryptionKey);
+    if (sealed > 0) options.logger.info({ endpoints: sealed }, 'endpoint header values stored in clear were sealed');
   } catch (err) {
     await store.close();
     throw err;
@@ -87,14 +90,23 @@ export async function createServices(config: Config, options: ServiceOptions): P
     });
   }, config.metering.flushIntervalMs);
   flushTimer.unref();
-  const newEvents = createWakeup(() => store.signals.send('events'));
+  // A stored event queues its processing job: it wakes workers as well as long polls. Other
+  // processes hear of both through the one `events` signal.
+  const newJobs = createWakeup(() => store.signals.send('events'));
+  const newEvents = createWakeup(() => {
+    newJobs.wake();
+    store.signals.send('events');
+  });
   const newDeliveries = createWakeup(() => store.signals.send('deliveries'));
-  for (const [topic, wakeup] of [['events', newEvents], ['deliveries', newDeliveries]] as const) {
-    store.signals.listen(topic, () => {
-      metrics.storeSignals.inc({ topic });
-      wakeup.wake();
-    });
-  }
+  store.signals.listen('events', () => {
+    metrics.storeSignals.inc({ topic: 'events' });
+    newEvents.wake();
+    newJobs.wake();
+  });
+  store.signals.listen('deliveries', () => {
+    metrics.storeSignals.inc({ topic: 'deliveries' });
+    newDeliveries.wake();
+  });
   const router = createRouter(store, clock, newDeliveries);
   const outbound = createOutboundClient({ allow: config.ssrfAllow, ...(options.resolver ? { resolver: options.resolver } : {}) });
   return {
@@ -106,6 +118,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
     router,
     newEvents,
     newDeliveries,
+    newJobs,
     sourceCache: createSourceCache(store.sources, secretsEncryptionKey),
     outbound,
     async close() {

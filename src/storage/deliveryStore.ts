@@ -35,7 +35,10 @@ export type NewEndpoint = Omit<EndpointRecord, 'previousSecretSealed' | 'previou
 };
 
 export type EndpointPatch = Partial<
-  Pick<EndpointRecord, 'url' | 'description' | 'eventTypes' | 'sourceIds' | 'headers' | 'rateLimitPerSecond' | 'timeoutMs' | 'retrySchedule' | 'enabled' | 'metadata'>
+  Pick<EndpointRecord, 'url' | 'description' | 'eventTypes' | 'sourceIds' | 'rateLimitPerSecond' | 'timeoutMs' | 'retrySchedule' | 'enabled' | 'metadata'> & {
+    /** Changes to its headers (values as stored), merged in the same statement as JSON Merge Patch does: null removes one, others are kept. */
+    headers: Record<string, string | null>;
+  }
 >;
 
 export interface EndpointRotation {

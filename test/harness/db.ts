@@ -21,3 +21,23 @@ export async function queryRows<T = Record<string, unknown>>(h: Harness, sql: st
     await client.end();
   }
 }
+
+/** Runs a statement behind the API's back: stages what an earlier version left in the store. */
+export async function executeSql(h: Harness, sql: string): Promise<void> {
+  if (TEST_ENGINE === 'sqlite') {
+    const db = new Database(`${h.dataDir}/portcullis.db`);
+    try {
+      db.exec(sql);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${h.config.databaseSchema}` });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}

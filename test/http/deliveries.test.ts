@@ -9,6 +9,7 @@ import { sign as octokitSign } from '@octokit/webhooks-methods';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
 import { assertProblem, runAuthSuite } from '../harness/authSuite.ts';
+import { executeSql, queryRows } from '../harness/db.ts';
 import { requireRedis, TEST_REDIS_URL } from '../harness/redis.ts';
 import { startHarness } from '../harness/startHarness.ts';
 import type { Harness } from '../harness/startHarness.ts';
@@ -454,6 +455,27 @@ test('with Redis, an endpoint rate limit holds over every instance sharing the s
   await new Promise((res) => setTimeout(res, 300));
   assert.equal(a.got.length, 2, 'held back across instances');
   await until('the rest, one per half second', async () => a.got.length, (n) => n === 6, () => one.clock.advance(100));
+});
+
+test('header values stored in clear by an earlier version are sealed at the next start, keep their endpoint unchanged, and are still sent', async (t) => {
+  const a = await receiver(t);
+  const env = { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: DELIVERY };
+  const h = await startHarness(t, { env });
+  const ep = await endpoint(h, { url: a.url, headers: { authorization: 'Bearer new', 'x-team': 'new' } });
+  const before = (await h.get(`/v1/endpoints/${ep.id}`)).json<{ updatedAt: string }>();
+  // What migration 0009 stored: the values in clear.
+  await executeSql(h, `UPDATE endpoints SET headers = '{"authorization":"Bearer kept-in-clear","x-team":"billing"}'`);
+
+  const next = await startHarness(t, { env, sharing: h });
+  const got = (await next.get(`/v1/endpoints/${ep.id}`)).json<{ headers: Record<string, string>; sensitiveHeaders: string[]; updatedAt: string }>();
+  assert.deepEqual([got.headers, got.sensitiveHeaders, got.updatedAt], [{ 'x-team': 'billing' }, ['authorization'], before.updatedAt]);
+  const stored = JSON.stringify(await queryRows(h, 'SELECT headers FROM endpoints'));
+  assert.ok(!stored.includes('kept-in-clear') && !stored.includes('billing'), stored);
+  assert.match(next.logText(), /endpoint header values stored in clear were sealed/);
+
+  const tested = await next.post(`/v1/endpoints/${ep.id}/test`);
+  assert.equal(tested.json<{ outcome: string }>().outcome, 'succeeded', tested.body);
+  assert.deepEqual([a.got.at(-1)!.headers.authorization, a.got.at(-1)!.headers['x-team']], ['Bearer kept-in-clear', 'billing']);
 });
 
 test('deleting an endpoint dead-letters its waiting deliveries', async (t) => {

@@ -424,6 +424,17 @@ test('header values are sealed at rest, credentials are write-only, and a PATCH 
   const untouched = await h.patch(`/v1/endpoints/${ep.id}`, { body: { description: 'headers untouched' } });
   assert.deepEqual(untouched.json<EndpointBody>().sensitiveHeaders, ['authorization']);
   assertProblem(await h.patch(`/v1/endpoints/${ep.id}`, { body: { headers: { authorization: 5 } } }), 400, 'validation-failed');
+
+  // Write-only headers do not follow the endpoint to another origin unless named again.
+  const elsewhere = 'https://93.184.216.35/collect';
+  const refused = assertProblem(await h.patch(`/v1/endpoints/${ep.id}`, { body: { url: elsewhere } }), 400, 'validation-failed');
+  assert.match(String(refused.detail), /another origin.*\(authorization\)/);
+  assert.equal((await h.get(`/v1/endpoints/${ep.id}`)).json<EndpointBody>().url, PUBLIC_URL, 'nothing written');
+  const samePlace = await h.patch(`/v1/endpoints/${ep.id}`, { body: { url: `${PUBLIC_URL}/v2` } });
+  assert.equal(samePlace.statusCode, 200, 'the same origin keeps them');
+  const moved = await h.patch(`/v1/endpoints/${ep.id}`, { body: { url: elsewhere, headers: { authorization: 'Bearer for-the-new-place' } } });
+  assert.equal(moved.statusCode, 200, moved.body);
+  assert.deepEqual(moved.json<EndpointBody>().sensitiveHeaders, ['authorization']);
 });
 
 test('secrets must be whsec_ and the canonical base64 of 24 to 64 bytes', async (t) => {

@@ -31,7 +31,7 @@ test(
     const admin = serverA.adminKey!;
     assert.deepEqual([await signals(serverB.url, admin, 'deliveries'), await signals(serverB.url, admin, 'events')], [0, 0]);
 
-    const ep = await httpRequest(`${serverA.url}/v1/endpoints`, { method: 'POST', key: admin, body: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks` } });
+    const ep = await httpRequest(`${serverA.url}/v1/endpoints`, { method: 'POST', key: admin, body: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`, eventTypes: ['invoice.*'] } });
     assert.equal(ep.status, 201, ep.text);
     const published = await httpRequest(`${serverA.url}/v1/messages`, { method: 'POST', key: admin, body: { eventType: 'invoice.paid', payload: { n: 1 } } });
     assert.equal(published.status, 202, published.text);

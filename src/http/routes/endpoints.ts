@@ -4,7 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ID_PREFIX, newId } from '../../core/ids.ts';
 import { Problem } from '../../core/problems.ts';
-import { mergeHeaders, openHeaders, sealHeaders, shownHeaders } from '../../core/endpointHeaders.ts';
+import { isSensitiveHeader, namesAfterPatch, openHeaders, sealHeaders, shownHeaders } from '../../core/endpointHeaders.ts';
 import { openSecret, sealSecret } from '../../core/secretBox.ts';
 import { newEndpointSecret, signingKey } from '../../core/webhookSigning.ts';
 import { sendAttempt } from '../../delivery/attempt.ts';
@@ -276,8 +276,16 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       const body = request.body;
       const url = body.url === undefined ? undefined : parseUrl(body.url);
       const headersPatch = checkHeaders(body.headers);
-      const headers = headersPatch && mergeHeaders(headersOf(existing), headersPatch);
-      if (headers && Object.keys(headers).length > ENDPOINT_HEADERS_MAX) throw invalid(`body.headers: at most ${ENDPOINT_HEADERS_MAX} headers, and this change leaves ${Object.keys(headers).length}`);
+      const current = Object.keys(existing.headers);
+      const names = headersPatch ? namesAfterPatch(current, headersPatch) : current;
+      if (names.length > ENDPOINT_HEADERS_MAX) throw invalid(`body.headers: at most ${ENDPOINT_HEADERS_MAX} headers, and this change leaves ${names.length}`);
+      // Write-only headers are the receiver's credentials: they do not follow the endpoint to another origin unasked.
+      if (url && url.origin !== new URL(existing.url).origin) {
+        const following = current.filter((name) => isSensitiveHeader(name) && !(headersPatch && Object.hasOwn(headersPatch, name)));
+        if (following.length > 0) {
+          throw invalid(`body.url: the new URL is on another origin, where the write-only headers (${following.join(', ')}) would go: give them again, or remove them (null), in the same request`);
+        }
+      }
       checkMetadata(body.metadata);
       await checkSources(body.sourceIds);
       if (url) await checkDestination(url, request.log);
@@ -285,7 +293,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       const patch: EndpointPatch = {
         ...rest,
         ...(url ? { url: url.href } : {}),
-        ...(headers ? { headers: sealHeaders(secretsKey, existing.id, headers) } : {}),
+        ...(headersPatch ? { headers: sealHeaders(secretsKey, existing.id, headersPatch) } : {}),
         ...(timeoutSeconds !== undefined ? { timeoutMs: timeoutSeconds * 1000 } : {}),
       };
       const now = clock();
@@ -419,6 +427,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       const now = clock();
       const id = newId(ID_PREFIX.message);
       const payload = Buffer.from(JSON.stringify({ type: 'portcullis.endpoint.test', timestamp: now.toISOString(), data: { endpointId: endpoint.id } }));
+      const endpointHeaders = headersOf(endpoint);
       await store.messages.create({ id, eventType: 'portcullis.endpoint.test', payload, createdAt: now }, []);
       const res = await sendAttempt(services.outbound, {
         url: endpoint.url,
@@ -429,7 +438,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
         body: payload,
         contentType: 'application/json',
         eventHeaders: {},
-        endpointHeaders: headersOf(endpoint),
+        endpointHeaders,
         timeoutMs: endpoint.timeoutMs,
         responseBodyMaxBytes: services.config.delivery.responseBodyMaxBytes,
         now,

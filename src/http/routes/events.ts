@@ -106,6 +106,7 @@ export function registerEventRoutes(app: FastifyInstance, services: Services): v
         clock(),
       );
       request.log.info({ event: 'events.replayed', filter: b, replayed }, 'events replayed');
+      if (replayed > 0) services.newJobs.notify();
       return reply.code(202).send({ replayed });
     },
   });
@@ -124,6 +125,7 @@ export function registerEventRoutes(app: FastifyInstance, services: Services): v
       const jobId = newId(ID_PREFIX.job);
       if (!(await store.events.replay(request.params.id, jobId, clock()))) throw new Problem('not-found', { detail: `no event ${request.params.id}` });
       request.log.info({ event: 'event.replayed', eventId: request.params.id, jobId }, 'event replayed');
+      services.newJobs.notify();
       return reply.code(202).send({ eventId: request.params.id, jobId });
     },
   });

@@ -50,17 +50,18 @@ function toRecord(row: Row): EndpointRecord {
   };
 }
 
-const COLUMNS: Record<keyof EndpointPatch, string> = {
-  url: 'url',
-  description: 'description',
-  eventTypes: 'event_types',
-  sourceIds: 'source_ids',
-  headers: 'headers',
-  rateLimitPerSecond: 'rate_limit_per_second',
-  timeoutMs: 'timeout_ms',
-  retrySchedule: 'retry_schedule',
-  enabled: 'enabled',
-  metadata: 'metadata',
+const COLUMNS: Record<keyof EndpointPatch, (param: string) => string> = {
+  url: (p) => `url = ${p}`,
+  description: (p) => `description = ${p}`,
+  eventTypes: (p) => `event_types = ${p}`,
+  sourceIds: (p) => `source_ids = ${p}`,
+  // RFC 7396 on a flat object, as the patch asks: the given keys replace, then those set to null go.
+  headers: (p) => `headers = jsonb_strip_nulls(headers || ${p}::jsonb)`,
+  rateLimitPerSecond: (p) => `rate_limit_per_second = ${p}`,
+  timeoutMs: (p) => `timeout_ms = ${p}`,
+  retrySchedule: (p) => `retry_schedule = ${p}`,
+  enabled: (p) => `enabled = ${p}`,
+  metadata: (p) => `metadata = ${p}`,
 };
 // node-postgres would send a JS array as a PostgreSQL array, not JSON: these go as JSON text.
 const JSON_COLUMNS = new Set<keyof EndpointPatch>(['eventTypes', 'sourceIds', 'headers', 'retrySchedule', 'metadata']);
@@ -112,7 +113,7 @@ export function createPostgresEndpointStore(pool: pg.Pool): EndpointStore {
       return guardPg(() => {
         const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as [keyof EndpointPatch, unknown][];
         const values = entries.map(([k, v]) => (JSON_COLUMNS.has(k) && v !== null ? JSON.stringify(v) : v));
-        const sets = [...(patch.enabled === true ? [REENABLE] : []), ...entries.map(([k], i) => `${COLUMNS[k]} = $${i + 1}`), `updated_at = $${entries.length + 1}`];
+        const sets = [...(patch.enabled === true ? [REENABLE] : []), ...entries.map(([k], i) => COLUMNS[k](`$${i + 1}`)), `updated_at = $${entries.length + 1}`];
         return one(`UPDATE endpoints SET ${sets.join(', ')} WHERE id = $${entries.length + 2} RETURNING *`, [...values, now, id]);
       });
     },

@@ -6,12 +6,13 @@ import { guardPg, inTransaction } from './store.ts';
 /** The event's status a job's new status implies. */
 const EVENT_STATUS: Record<string, string> = { done: 'processed', ready: 'pending', dead: 'dead' };
 
-export function createPostgresJobStore(pool: pg.Pool): JobStore {
+/** `claimPool`: connections set for lease claims (see openPostgresStore). */
+export function createPostgresJobStore(pool: pg.Pool, claimPool: pg.Pool): JobStore {
   return {
     async claim({ limit, leaseMs, now }) {
       const token = randomUUID();
       return guardPg(async () => {
-        const res = await pool.query<{ id: string; event_id: string; kind: string; attempts: number }>(
+        const res = await claimPool.query<{ id: string; event_id: string; kind: string; attempts: number }>(
           // Due jobs and expired leases read apart, each in index order up to the limit: one OR
           // over both would collect every due job and sort them all on each claim.
           `WITH expired AS (

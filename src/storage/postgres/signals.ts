@@ -1,24 +1,25 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { SignalTopic, StoreSignals } from '../store.ts';
+import { quoteIdent } from './store.ts';
 
 /** At most one NOTIFY per topic this often: a hint needs no more, and a burst of writes costs one round trip. */
 const SEND_INTERVAL_MS = 10;
 /** Waits before listening again after the connection was lost, the last repeated. */
 const RECONNECT_DELAYS_MS = [100, 1000, 5000];
 
-const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 
 /**
  * Signals between the processes sharing a PostgreSQL schema, over LISTEN/NOTIFY
- * on one channel named after the schema. A signal is a hint (`<topic> <sender>`),
+ * on one channel named after the schema (a hash of it: a channel name has at
+ * most 63 bytes, as a schema name may have on its own). A signal is a hint (`<topic> <sender>`),
  * sent after the write it announces committed; a process ignores its own. The
  * listening connection is opened on the first `listen` and opened again when
  * lost, after which every topic's handlers run once (a signal may have been missed).
  */
 export function createPostgresSignals(pool: pg.Pool, connection: pg.ClientConfig, schema: string): StoreSignals {
-  const channel = `portcullis.${schema}`;
+  const channel = `portcullis.${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
   const self = randomUUID();
   const handlers = new Map<string, Array<() => void>>();
   /** Topics whose NOTIFY is under way; true when another was asked for meanwhile. */
@@ -54,7 +55,8 @@ export function createPostgresSignals(pool: pg.Pool, connection: pg.ClientConfig
   async function listen(): Promise<void> {
     if (closed || listener || connecting) return;
     connecting = true;
-    const client = new pg.Client(connection);
+    // keepAlive: a half-open connection would otherwise never end, and signals stop unnoticed.
+    const client = new pg.Client({ ...connection, keepAlive: true });
     // A lost connection surfaces as 'error' then 'end'; unheard, 'error' would crash the process.
     client.on('error', () => undefined);
     client.on('notification', (n) => {

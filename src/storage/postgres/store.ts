@@ -19,8 +19,8 @@ const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 export const PG_CONNECT_TIMEOUT_MS = 3000;
 export const PG_STATEMENT_TIMEOUT_MS = 30_000;
 export const PG_POOL_MAX = 10;
-/** Connections of the delivery claim pool (see openPostgresStore): one claim runs at a time per dispatcher. */
-export const PG_CLAIM_POOL_MAX = 2;
+/** Connections of the claim pool (see openPostgresStore): the worker's and the dispatcher's claims, two at most each at once. */
+export const PG_CLAIM_POOL_MAX = 4;
 
 export interface PostgresOptions {
   url: string;
@@ -76,19 +76,19 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
   });
 }
 
-const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+export const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 
 export function openPostgresStore(options: PostgresOptions): Store {
   const settings = `-c search_path=${options.schema} -c statement_timeout=${PG_STATEMENT_TIMEOUT_MS}`;
   const connection = { connectionString: options.url, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS, application_name: 'portcullis' };
   // synchronous_commit=on: a COMMIT returns only once it is durable (principle 1).
   const pool = new pg.Pool({ ...connection, max: PG_POOL_MAX, options: `${settings} -c synchronous_commit=on` });
-  // Delivery claims run on connections of their own, set for them. synchronous_commit=off: a
-  // claim lost in a crash is harmless (its deliveries go back to what they were and are claimed
-  // again), and the durable commit of an attempt's outcome flushes the WAL up to it anyway.
-  // enable_bitmapscan=off: the claim reads its partial indexes in order and stops at its limit;
-  // with the statistics of a queue table that just filled (a few rows, says the planner) a bitmap
-  // scan gathered every due delivery and sorted them, and left dead index entries unmarked.
+  // Lease claims (jobs, deliveries) run on connections of their own, set for them.
+  // synchronous_commit=off: a claim lost in a crash is harmless (its rows go back to what they
+  // were and are claimed again), and the durable commit of the outcome flushes the WAL past it.
+  // enable_bitmapscan=off: a claim reads its index in order and stops at its limit; with the
+  // statistics of a queue table that just filled (a few rows, says the planner) a bitmap scan
+  // gathered every due row and sorted them, and left dead index entries unmarked.
   const claimPool = new pg.Pool({ ...connection, max: PG_CLAIM_POOL_MAX, options: `${settings} -c synchronous_commit=off -c enable_bitmapscan=off` });
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
@@ -109,7 +109,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
     usage: createPostgresUsageStore(pool),
     sources: createPostgresSourceStore(pool),
     events: createPostgresEventStore(pool),
-    jobs: createPostgresJobStore(pool),
+    jobs: createPostgresJobStore(pool, claimPool),
     consumerGroups: createPostgresConsumerGroupStore(pool),
     endpoints: createPostgresEndpointStore(pool),
     messages: createPostgresMessageStore(pool),

@@ -53,17 +53,18 @@ function toRecord(row: Row): EndpointRecord {
 }
 
 const json = (v: unknown): unknown => (v === null ? null : JSON.stringify(v));
-const COLUMNS: Record<keyof EndpointPatch, [column: string, toValue: (v: unknown) => unknown]> = {
-  url: ['url', (v) => v],
-  description: ['description', (v) => v],
-  eventTypes: ['event_types', json],
-  sourceIds: ['source_ids', json],
-  headers: ['headers', json],
-  rateLimitPerSecond: ['rate_limit_per_second', (v) => v],
-  timeoutMs: ['timeout_ms', (v) => v],
-  retrySchedule: ['retry_schedule', json],
-  enabled: ['enabled', (v) => (v ? 1 : 0)],
-  metadata: ['metadata', json],
+const COLUMNS: Record<keyof EndpointPatch, [set: string, toValue: (v: unknown) => unknown]> = {
+  url: ['url = ?', (v) => v],
+  description: ['description = ?', (v) => v],
+  eventTypes: ['event_types = ?', json],
+  sourceIds: ['source_ids = ?', json],
+  // RFC 7396, as the patch asks: SQLite's json_patch is exactly that.
+  headers: ['headers = json_patch(headers, ?)', json],
+  rateLimitPerSecond: ['rate_limit_per_second = ?', (v) => v],
+  timeoutMs: ['timeout_ms = ?', (v) => v],
+  retrySchedule: ['retry_schedule = ?', json],
+  enabled: ['enabled = ?', (v) => (v ? 1 : 0)],
+  metadata: ['metadata = ?', json],
 };
 
 // Enabling a disabled endpoint by hand starts it afresh: no reason, no failure streak.
@@ -114,7 +115,7 @@ export function createSqliteEndpointStore(db: SqliteDb): EndpointStore {
     async update(id, patch, now) {
       return guard(() => {
         const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as [keyof EndpointPatch, unknown][];
-        const sets = [...(patch.enabled === true ? [REENABLE] : []), ...entries.map(([k]) => `${COLUMNS[k][0]} = ?`), 'updated_at = ?'];
+        const sets = [...(patch.enabled === true ? [REENABLE] : []), ...entries.map(([k]) => COLUMNS[k][0]), 'updated_at = ?'];
         const res = sql(`UPDATE endpoints SET ${sets.join(', ')} WHERE id = ?`).run(...entries.map(([k, v]) => COLUMNS[k][1](v)), now.getTime(), id);
         return res.changes === 0 ? null : get(id);
       });
