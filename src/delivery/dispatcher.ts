@@ -1,10 +1,10 @@
 import type { KeyObject } from 'node:crypto';
-import { signingKey } from '../core/webhookSigning.ts';
-import { openHeaders } from '../core/endpointHeaders.ts';
 import type { Logger } from 'pino';
 import type { DeliveryConfig } from '../config/schema.ts';
 import { nextRetryDelayMs, retryAfterMs } from '../core/retrySchedule.ts';
 import { openSecret } from '../core/secretBox.ts';
+import { openHeaders } from '../core/endpointHeaders.ts';
+import { signingKey } from '../core/webhookSigning.ts';
 import { emissionIntervalUs } from '../core/gcra.ts';
 import type { Limiter } from '../ratelimit/limiter.ts';
 import { createMemoryLimiter } from '../ratelimit/memory.ts';

@@ -265,7 +265,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
       tags: ['endpoints'],
       summary: 'Update an endpoint',
       description:
-        'Changes its URL (checked by the SSRF guard again), filters, headers, limits, retry schedule or metadata. `enabled: true` re-enables a disabled endpoint and clears `disabledReason` and its failure streak. The secret changes only by rotate-secret.' +
+        'Changes its URL (checked by the SSRF guard again), filters, headers (merged: null removes one), limits, retry schedule or metadata. A URL on another origin needs the write-only headers named again (or null) in the same request. `enabled: true` re-enables a disabled endpoint and clears `disabledReason` and its failure streak. The secret changes only by rotate-secret.' +
         curlExample('PATCH', `/v1/endpoints/${EXAMPLE_ID}`, { enabled: true }),
       params: IdParams,
       body: UpdateEndpointBody,
