@@ -130,7 +130,7 @@ export function createMetrics(sources: MetricSources): Metrics {
     },
     rateLimited: new Counter({
       name: `${METRICS_PREFIX}rate_limited_total`,
-      help: 'Requests refused with 429 by a rate-limit policy, by policy.',
+      help: 'Checks that found a rate-limit policy exhausted, by policy: a request refused with 429, or the processing of a throttled source postponed (portcullis_webhooks_rate_limited_total{mode} tells them apart).',
       labelNames: ['policy'],
       registers: [registry],
     }),
