@@ -21,7 +21,8 @@ export interface RateLimits {
   /** The policy an API key is limited by: its own, else `rateLimits.perKey`. */
   forKey(key: ApiKeyRecord): Policy | undefined;
   /** One GCRA step for `identity`; `write` picks the default when the store is down. */
-  check(policy: Policy, identity: string, write: boolean): LimitOutcome | Promise<LimitOutcome>;
+  /** `requestLog`: the request's logger, so a store failure is logged with its request id (else the service's). */
+  check(policy: Policy, identity: string, write: boolean, requestLog?: Pick<Logger, 'warn'>): LimitOutcome | Promise<LimitOutcome>;
   /** The policy a source's deliveries are limited by; none unless the source names one (an unknown name is logged once and ignored). */
   forSource(source: Pick<SourceRecord, 'id' | 'rateLimitPolicy'>): Policy | undefined;
 }
@@ -51,11 +52,11 @@ export function createRateLimits(config: Config, limiter: Limiter, metrics: Metr
     if (!decision.allowed) metrics.rateLimited.inc({ policy: policy.name });
     return { kind: 'decided', decision };
   };
-  const unavailable = (policy: Policy, write: boolean, err: unknown): LimitOutcome => {
+  const unavailable = (policy: Policy, write: boolean, err: unknown, requestLog: Pick<Logger, 'warn'> = log): LimitOutcome => {
     if (!(err instanceof LimiterUnavailable)) throw err;
     const failClosed = (policy.onStoreError ?? (write ? 'closed' : 'open')) === 'closed';
     metrics.rateLimitStoreErrors.inc({ policy: policy.name, outcome: failClosed ? 'refused' : 'allowed' });
-    log.warn({ policy: policy.name, err: err.message, failClosed }, 'rate-limit store unavailable');
+    requestLog.warn({ policy: policy.name, err: err.message, failClosed }, 'rate-limit store unavailable');
     return { kind: 'unavailable', policy, failClosed };
   };
 
@@ -70,18 +71,18 @@ export function createRateLimits(config: Config, limiter: Limiter, metrics: Metr
       unknownWarned.add(key.rateLimitPolicy);
       return perKey;
     },
-    check(policy, identity, write) {
+    check(policy, identity, write, requestLog) {
       const nowUs = clock().getTime() * 1000;
       let taken;
       try {
         taken = limiter.take(`${policy.name}:${identity}`, policy, nowUs, 1);
       } catch (err) {
-        return unavailable(policy, write, err);
+        return unavailable(policy, write, err, requestLog);
       }
       if (!(taken instanceof Promise)) return decided(policy, taken, nowUs);
       return taken.then(
         (step) => decided(policy, step, nowUs),
-        (err: unknown) => unavailable(policy, write, err),
+        (err: unknown) => unavailable(policy, write, err, requestLog),
       );
     },
     forSource(source) {

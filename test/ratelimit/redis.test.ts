@@ -72,6 +72,11 @@ test('Redis down: writes fail closed with 503 at once, reads fail open, a policy
   assertProblem(write, 503, 'rate-limiter-unavailable');
   assert.equal(write.headers['retry-after'], '1');
   assert.ok(Date.now() - started < 1000, 'no waiting for a reconnect');
+  const warning = h
+    .logText()
+    .split('\n')
+    .find((line) => line.includes('rate-limit store unavailable'));
+  assert.equal(JSON.parse(warning!).requestId, write.headers['x-request-id'], 'logged with the request it refused');
   const read = await h.get('/v1/keys');
   assert.equal(read.statusCode, 200);
   assert.equal(read.headers.ratelimit, undefined);

@@ -61,7 +61,7 @@ export const rateLimitPlugin = fp<{ services: Services }>(
     app.decorateRequest('rateLimits', null);
 
     async function apply(request: FastifyRequest, reply: FastifyReply, policy: Policy, identity: string): Promise<void> {
-      const checked = rateLimits.check(policy, identity, !READ_METHODS.has(request.method));
+      const checked = rateLimits.check(policy, identity, !READ_METHODS.has(request.method), request.log);
       applyOutcome(request, reply, checked instanceof Promise ? await checked : checked, clock().getTime());
     }
 

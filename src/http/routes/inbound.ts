@@ -109,7 +109,7 @@ export async function registerInboundRoutes(app: FastifyInstance, services: Serv
         // Throttled sources are not refused here: the worker slows their processing instead.
         const policy = source.rateLimitMode === 'reject' ? rateLimits.forSource(source) : undefined;
         if (policy) {
-          const checked = rateLimits.check(policy, sourceIdentity(source.id), true);
+          const checked = rateLimits.check(policy, sourceIdentity(source.id), true, request.log);
           const outcome = checked instanceof Promise ? await checked : checked;
           if (outcome.kind === 'decided' && !outcome.decision.allowed) {
             metrics.webhooksRateLimited.inc({ source: source.id, mode: 'reject' });
