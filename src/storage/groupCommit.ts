@@ -39,6 +39,8 @@ export interface GroupCommit<I, O> {
 interface Waiting<I, O> {
   item: I;
   bytes: number;
+  /** When it was added (ms), for `maxWaitMs`. */
+  since: number;
   resolve(value: O): void;
   reject(reason: unknown): void;
 }
@@ -54,11 +56,19 @@ export interface GroupCommitOptions<I, O> {
    * synchronous `commit` (SQLite), whose commit ends before anything else runs.
    */
   maxInFlight: number;
+  /**
+   * How long an item may wait for a commit to take it (commits that hang: a server
+   * that stopped answering). Past it, the item is rejected with `tooLong()`,
+   * unwritten; items already in a commit wait for its outcome. None by default.
+   */
+  maxWaitMs?: number;
+  tooLong?: () => unknown;
 }
 
 export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): GroupCommit<I, O> {
-  const { commit, weigh, maxInFlight } = options;
+  const { commit, weigh, maxInFlight, maxWaitMs } = options;
   let queue: Waiting<I, O>[] = [];
+  let expiry: NodeJS.Timeout | null = null;
   let queuedBytes = 0;
   let inFlight = 0;
   let scheduled = false;
@@ -109,12 +119,33 @@ export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): Grou
     }
   };
 
+  /** Rejects the items that waited longer than `maxWaitMs`, then watches the oldest left. */
+  const expire = (): void => {
+    expiry = null;
+    const now = Date.now();
+    const expired = queue.filter((w) => now - w.since >= maxWaitMs!);
+    if (expired.length > 0) {
+      queue = queue.filter((w) => now - w.since < maxWaitMs!);
+      for (const w of expired) {
+        queuedBytes -= w.bytes;
+        w.reject(options.tooLong?.() ?? new Error(`not committed within ${maxWaitMs} ms`));
+      }
+    }
+    watch();
+  };
+  const watch = (): void => {
+    if (maxWaitMs === undefined || expiry !== null || queue.length === 0) return;
+    expiry = setTimeout(expire, Math.max(0, queue[0]!.since + maxWaitMs - Date.now()));
+    expiry.unref();
+  };
+
   return {
     add(item) {
       return new Promise<O>((resolve, reject) => {
         const bytes = weigh(item);
-        queue.push({ item, bytes, resolve, reject });
+        queue.push({ item, bytes, since: Date.now(), resolve, reject });
         queuedBytes += bytes;
+        watch();
         if (queue.length >= INGEST_BATCH_MAX || queuedBytes >= INGEST_BATCH_MAX_BYTES) flush();
         else if (!scheduled) {
           scheduled = true;

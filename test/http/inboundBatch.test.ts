@@ -200,3 +200,36 @@ test('a batch that cannot commit is refused as a whole with 503, and the retries
   assert.equal(await count(h, 'events'), 15);
   assert.equal(await count(h, 'jobs'), 15);
 });
+
+test(
+  'on PostgreSQL, while the running batches hang on a server that stopped answering, the deliveries behind them get 503 instead of waiting',
+  { skip: TEST_ENGINE !== 'postgres' && 'SQLite has no server to hang: a busy store answers SQLITE_BUSY after its timeout' },
+  async (t) => {
+    const direct = new URL(TEST_DATABASE_URL!);
+    const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+    t.after(() => proxy.close());
+    const h = await startHarness(t, { env: { PORTCULLIS_DATABASE_URL: proxy.via(TEST_DATABASE_URL!) } });
+    const gh = await githubSource(h);
+    assert.equal((await deliverAll(h, gh, ['warm-1', 'warm-2']))[0]!.status, 200);
+    // Open connections for the pool to hand out: the batches then hang on them rather than
+    // failing to connect (which the connect timeout already answers with 503).
+    await Promise.all(Array.from({ length: 10 }, () => h.get('/v1/events?limit=1')));
+
+    proxy.stall();
+    // Two batches take the two commit slots and hang; the third delivery waits behind them.
+    const hung = [deliverAll(h, gh, ['hung-1']), sleep(50).then(() => deliverAll(h, gh, ['hung-2']))];
+    await sleep(200);
+    const behind = deliverAll(h, gh, ['behind-1']);
+    const answered = await Promise.race([behind.then(([a]) => a!), sleep(15_000).then(() => null)]);
+    assert.ok(answered, 'the delivery behind the hung batches got no answer');
+    assert.equal(answered.status, 503);
+    assert.equal(answered.code, 'store-unavailable');
+
+    // The network comes back broken (as after a server restart): the hung ones fail too, never a 2xx.
+    proxy.cut();
+    for (const [a] of await Promise.all(hung)) assert.equal(a!.status, 503);
+    proxy.restore();
+    const retried = await deliverAll(h, gh, ['hung-1', 'hung-2', 'behind-1']);
+    assert.ok(retried.every((a) => a.status === 200));
+  },
+);

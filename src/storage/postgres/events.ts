@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { EventRecord, EventStatus, EventStore, NewEvent } from '../store.ts';
-import { guardPg, inTransaction } from './store.ts';
+import { StoreUnavailableError } from '../store.ts';
+import { PG_CONNECT_TIMEOUT_MS, guardPg, inTransaction } from './store.ts';
 import { listPage } from './listPage.ts';
 import { createGroupCommit } from '../groupCommit.ts';
 import { PG_INGEST_MAX_IN_FLIGHT, ingestBatch } from './ingestBatch.ts';
@@ -34,7 +35,15 @@ export function toRecord(row: Row): EventRecord {
 }
 
 export function createPostgresEventStore(pool: pg.Pool): EventStore {
-  const ingestBatcher = createGroupCommit({ commit: (events: NewEvent[]) => ingestBatch(pool, events), weigh: (e) => e.body.length, maxInFlight: PG_INGEST_MAX_IN_FLIGHT });
+  const ingestBatcher = createGroupCommit({
+    commit: (events: NewEvent[]) => ingestBatch(pool, events),
+    weigh: (e) => e.body.length,
+    maxInFlight: PG_INGEST_MAX_IN_FLIGHT,
+    // While the running batches hang (a server that stopped answering), the deliveries behind
+    // them get 503 after as long as a pooled connection may take, as they would without batching.
+    maxWaitMs: PG_CONNECT_TIMEOUT_MS,
+    tooLong: () => new StoreUnavailableError(new Error(`no commit took this delivery within ${PG_CONNECT_TIMEOUT_MS} ms`)),
+  });
   return {
     // Concurrent deliveries share one transaction (see ../groupCommit.ts and ./ingestBatch.ts).
     async ingest(event) {
