@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { loadConfig, redactConfig } from '../../src/config/load.ts';
@@ -134,6 +135,29 @@ test('an upstream that hangs is a 504 after the route timeout, counted, and the 
   assert.ok(Date.now() - started < 3000);
   assert.match((await h.get('/metrics')).body, /portcullis_proxy_errors_total\{route="\/slow\/",kind="upstream-timeout"\} 1/);
   assert.equal((await h.get('/healthz', { key: null })).statusCode, 200);
+});
+
+test('an upstream that accepts but never completes the connection (TLS handshake) is a 504 after the route connect timeout', async (t) => {
+  // Accepts TCP and stays silent: the TLS handshake, part of connecting, never ends.
+  const sockets = new Set<Socket>();
+  const silent = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+  const port = (silent.address() as AddressInfo).port;
+  const h = await withProxy(t, [{ prefix: '/tls/', upstream: `https://127.0.0.1:${port}`, scope: 'api:read', connectTimeoutMs: 300, responseTimeoutMs: 60_000 }]);
+  const key = await h.createKey(['api:read']);
+  const started = Date.now();
+  const res = await h.get('/tls/x', { key: key.secret });
+  assertProblem(res, 504, 'upstream-timeout');
+  assert.ok(Date.now() - started < 3000, 'the route connect timeout (300 ms) answered, not the default (5 s) nor the response timeout');
+  assert.doesNotMatch(res.body, /127\.0\.0\.1/);
+  assert.match((await h.get('/metrics')).body, /portcullis_proxy_errors_total\{route="\/tls\/",kind="upstream-timeout"\} 1/);
 });
 
 test('an upstream that refuses connections is a 502 problem', async (t) => {
