@@ -230,6 +230,14 @@ export interface ServeProcess {
   stop(signal?: NodeJS.Signals): Promise<ExitStatus & { ms: number }>;
 }
 
+/**
+ * What processes sharing `workspace`'s store need besides their own data folder:
+ * its database and one root secret (tests spread it into each process's env).
+ */
+export function sharedStoreEnv(workspace: Workspace): Record<string, string> {
+  return { PORTCULLIS_SECRET_KEY: 'shared-root-secret-for-two-processes-0123456789', PORTCULLIS_DATABASE_URL: workspace.databaseUrl, PORTCULLIS_DATABASE_SCHEMA: workspace.databaseSchema };
+}
+
 export interface ServeOptions {
   /** Folder and store to use; a fresh one by default. */
   workspace?: Workspace;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createWorkspace, httpRequest, runCliJson, startServe } from '../harness/processes.ts';
+import { createWorkspace, httpRequest, runCliJson, sharedStoreEnv, startServe } from '../harness/processes.ts';
 
 interface Row {
   keyId: string;
@@ -36,7 +36,7 @@ test('usage and quotas survive a restart: counts gathered in memory are written 
 test('two processes on one store meter into one ledger, each request once', async (t) => {
   const a = await createWorkspace(t);
   const b = await createWorkspace(t);
-  const shared = { PORTCULLIS_SECRET_KEY: 'shared-root-secret-for-two-processes-0123456789', PORTCULLIS_DATABASE_URL: a.databaseUrl, PORTCULLIS_DATABASE_SCHEMA: a.databaseSchema };
+  const shared = sharedStoreEnv(a);
   const serverA = await startServe(t, { workspace: a, env: shared });
   const serverB = await startServe(t, { workspace: b, env: { ...shared, PORTCULLIS_DATA_DIR: b.dataDir } });
   const admin = serverA.adminKey!;

@@ -2,18 +2,16 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createWorkspace, httpRequest, startServe, waitFor } from '../harness/processes.ts';
+import { createWorkspace, httpRequest, sharedStoreEnv, startServe, waitFor } from '../harness/processes.ts';
 
 /** The contract: a revocation reaches every other process within 1 s. */
 const REVOCATION_DEADLINE_MS = 1000;
 const POLL_INTERVAL_MS = 50;
-const SHARED_ROOT_SECRET = 'shared-root-secret-for-two-processes-0123456789';
-
 test('a key revoked through one serve process is refused by another on the same store within 1 s', async (t) => {
   // Both processes share the store and the root secret; each has its own data folder and port.
   const a = await createWorkspace(t);
   const b = await createWorkspace(t);
-  const shared = { PORTCULLIS_SECRET_KEY: SHARED_ROOT_SECRET, PORTCULLIS_DATABASE_URL: a.databaseUrl, PORTCULLIS_DATABASE_SCHEMA: a.databaseSchema };
+  const shared = sharedStoreEnv(a);
   const serverA = await startServe(t, { workspace: a, env: shared });
   const serverB = await startServe(t, { workspace: b, env: { ...shared, PORTCULLIS_DATA_DIR: b.dataDir } });
   assert.ok(serverA.adminKey, 'A initialised the store');

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { createWorkspace, httpRequest, startServe, waitFor } from '../harness/processes.ts';
-
-const SHARED_ROOT_SECRET = 'shared-root-secret-for-two-processes-0123456789';
+import { createWorkspace, httpRequest, sharedStoreEnv, startServe, waitFor } from '../harness/processes.ts';
 
 const attempts = async (url: string, key: string): Promise<number> => {
   const res = await httpRequest(`${url}/metrics`, { key });
@@ -23,7 +21,7 @@ test('serve --role api takes the API without background work; --role worker deli
 
   const a = await createWorkspace(t);
   const b = await createWorkspace(t);
-  const shared = { PORTCULLIS_SECRET_KEY: SHARED_ROOT_SECRET, PORTCULLIS_DATABASE_URL: a.databaseUrl, PORTCULLIS_DATABASE_SCHEMA: a.databaseSchema, PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8' };
+  const shared = { ...sharedStoreEnv(a), PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8' };
   const api = await startServe(t, { workspace: a, env: shared, args: ['--role', 'api'] });
   const worker = await startServe(t, { workspace: b, env: { ...shared, PORTCULLIS_DATA_DIR: b.dataDir, PORTCULLIS_ROLE: 'worker' } });
   const admin = api.adminKey!;

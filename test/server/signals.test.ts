@@ -5,9 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { sign } from '@octokit/webhooks-methods';
 import { TEST_ENGINE } from '../harness/engine.ts';
-import { createWorkspace, httpRequest, startServe, waitFor } from '../harness/processes.ts';
-
-const SHARED_ROOT_SECRET = 'shared-root-secret-for-two-processes-0123456789';
+import { createWorkspace, httpRequest, sharedStoreEnv, startServe, waitFor } from '../harness/processes.ts';
 
 const signals = async (url: string, key: string, topic: string): Promise<number> => {
   const res = await httpRequest(`${url}/metrics`, { key });
@@ -22,7 +20,7 @@ test(
   async (t) => {
     const a = await createWorkspace(t);
     const b = await createWorkspace(t);
-    const shared = { PORTCULLIS_SECRET_KEY: SHARED_ROOT_SECRET, PORTCULLIS_DATABASE_URL: a.databaseUrl, PORTCULLIS_DATABASE_SCHEMA: a.databaseSchema, PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8' };
+    const shared = { ...sharedStoreEnv(a), PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8' };
     const receiver = createServer((_req, res) => res.end('ok'));
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
