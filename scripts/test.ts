@@ -7,7 +7,11 @@ import pg from 'pg';
 const PG_URL = process.env.PORTCULLIS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ci = process.env.CI === 'true';
 const files = process.argv.slice(2);
-const args = ['--test', '--test-concurrency=4', '--test-timeout=120000', ...(files.length > 0 ? files : ['test/**/*.test.ts', 'src/**/*.test.ts'])];
+// --test-force-exit: a file whose tests are done exits even if something it
+// started is still running (a leaked timer once kept a file alive until CI's
+// time limit). Each pass is bounded as well, so a hang fails loudly.
+const PASS_TIMEOUT_MS = 40 * 60_000;
+const args = ['--test', '--test-concurrency=4', '--test-timeout=120000', '--test-force-exit', ...(files.length > 0 ? files : ['test/**/*.test.ts', 'src/**/*.test.ts'])];
 
 async function reachable(url: string): Promise<string | null> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
@@ -25,7 +29,8 @@ async function reachable(url: string): Promise<string | null> {
 function run(engine: string, env: NodeJS.ProcessEnv): number {
   process.stdout.write(`\n== test suite on ${engine} ==\n`);
   const { PORTCULLIS_TEST_DATABASE_URL: _drop, ...base } = process.env;
-  const res = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...base, ...env } });
+  const res = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...base, ...env }, timeout: PASS_TIMEOUT_MS });
+  if (res.error) process.stderr.write(`\nthe ${engine} pass was stopped: ${res.error.message}\n`);
   return res.status ?? 1;
 }
 

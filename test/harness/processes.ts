@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
+import { onCleanup } from './cleanup.ts';
 import { testStoreConfig } from './engine.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
@@ -42,24 +43,6 @@ export function childEnv(env: Env = {}): NodeJS.ProcessEnv {
     else out[name] = value;
   }
   return out;
-}
-
-// Cleanups of one test run last-in first-out, so a child is stopped before the
-// folder and schema it uses are removed.
-const cleanups = new WeakMap<TestContext, Array<() => Promise<void> | void>>();
-
-/** Registers `fn` to run after the test, before anything registered earlier. */
-export function onCleanup(t: TestContext, fn: () => Promise<void> | void): void {
-  let stack = cleanups.get(t);
-  if (!stack) {
-    const created: Array<() => Promise<void> | void> = [];
-    stack = created;
-    cleanups.set(t, created);
-    t.after(async () => {
-      while (created.length > 0) await created.pop()!();
-    });
-  }
-  stack.push(fn);
 }
 
 /** A temp folder for one test, with a store on the test engine. */

@@ -18,6 +18,7 @@ import type { Background } from '../../src/server/background.ts';
 import type { Resolver } from '../../src/outbound/ssrf.ts';
 import { testClock } from './clock.ts';
 import type { TestClock } from './clock.ts';
+import { onCleanup } from './cleanup.ts';
 import { TEST_ENGINE, testStoreConfig } from './engine.ts';
 
 export interface RequestOptions {
@@ -99,13 +100,16 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
   const services = await createServices(config, { logger: createLogger('info', sink), clock, rootSecret, processSteps: options.steps ?? [], ...(options.resolver ? { resolver: options.resolver } : {}) });
   let app: FastifyInstance | null = null;
   let background: Background | null = null;
-  // Cleaned up even when the app fails to start (a test may expect that).
-  t.after(async () => {
+  // Cleaned up even when the app fails to start (a test may expect that); a
+  // sharing instance, started later, is stopped before the store is dropped.
+  onCleanup(t, async () => {
+    await storeConfig.cleanup();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  onCleanup(t, async () => {
     await background?.stop();
     await app?.close();
     await services.close();
-    await storeConfig.cleanup();
-    rmSync(dataDir, { recursive: true, force: true });
   });
   const boot = shared ? { adminKey: shared.adminKey } : await bootstrap(services);
   if ('created' in boot && !boot.created) throw new Error('fresh store was already bootstrapped');

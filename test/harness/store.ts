@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { openStore } from '../../src/storage/open.ts';
 import type { Store } from '../../src/storage/store.ts';
+import { onCleanup } from './cleanup.ts';
 import { testStoreConfig } from './engine.ts';
 
 /** A migrated store of the engine under test (temp SQLite file or fresh PostgreSQL schema), closed and removed after the test. */
@@ -13,7 +14,7 @@ export async function openTestStore(t: TestContext): Promise<{ store: Store; con
   const config = { databaseUrl: sc.databaseUrl, databaseSchema: sc.databaseSchema, dataDir };
   const store = openStore(config);
   await store.migrate();
-  t.after(async () => {
+  onCleanup(t, async () => {
     await store.close();
     await sc.cleanup();
     rmSync(dataDir, { recursive: true, force: true });
