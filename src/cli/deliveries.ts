@@ -69,7 +69,7 @@ export function registerDeliveryCommands(program: Command): void {
       process.stdout.write(`queued ${id} again\n`);
     });
 
-  withFilterFlags(deliveries.command('retry-matching').description('Queue every delivery the filter matches again (at least one filter)')).action(async (flags: FilterFlags, cmd: Command) => {
+  withFilterFlags(deliveries.command('retry-matching').description('Queue every delivery the filter matches again: dead ones unless --status names another (at least one filter)')).action(async (flags: FilterFlags, cmd: Command) => {
     const result = await clientFrom(cmd).deliveries.retryMatching(filterFrom(flags));
     if (wantsJson(cmd)) return printJson(result);
     process.stdout.write(`queued ${result.retried} again\n`);

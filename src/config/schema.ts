@@ -90,7 +90,7 @@ export const DeliverySchema = Type.Object(
   {
     concurrency: Type.Integer({ default: 64, minimum: 1, maximum: 10_000, description: 'Deliveries a process attempts at once, over all endpoints.' }),
     perEndpointConcurrency: Type.Integer({ default: 8, minimum: 1, maximum: 1000, description: 'Deliveries attempted at once to one endpoint, so a slow endpoint never takes the whole pool.' }),
-    leaseMs: Type.Integer({ default: 120_000, minimum: 1000, description: "How long a dispatcher holds a delivery (longer than any endpoint timeout); a crashed dispatcher's are retried after it." }),
+    leaseMs: Type.Integer({ default: 120_000, minimum: 1000, description: "How long a dispatcher holds a delivery; a crashed dispatcher's are retried after it. An attempt is cut at three quarters of it whatever the endpoint's timeout, so it is never sent twice at once." }),
     pollMs: Type.Integer({ default: 200, minimum: 5, maximum: 60_000, description: 'How often an idle dispatcher looks for due deliveries.' }),
     retryAfterMaxSeconds: Type.Integer({ default: 3600, minimum: 0, description: "Longest wait a receiver's Retry-After (on 429 and 503) can ask for." }),
     disableAfterSeconds: Type.Integer({ default: 5 * 86_400, minimum: 0, description: 'An endpoint failing without a success for this long is disabled (0: never).' }),

@@ -19,6 +19,8 @@ export function clientBucket(address: string, ipv6Prefix: number): string {
   return `${ipaddr.fromByteArray(bytes).toString()}/${ipv6Prefix}`;
 }
 
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
+
 /** Why an address is refused: ipaddr.js's name for its range (`loopback`, `private`, `linkLocal`, …). */
 export type AddressVerdict = { allowed: true } | { allowed: false; range: string };
 
@@ -27,8 +29,9 @@ export type AddressVerdict = { allowed: true } | { allowed: false; range: string
  * allow-listed the address's range. Everything else is refused — loopback,
  * private, link-local (cloud metadata at 169.254.169.254), CGNAT, multicast,
  * unspecified, reserved and documentation ranges, unique-local IPv6 — and so
- * are IPv6 forms that embed an IPv4 address (NAT64, 6to4, Teredo), judged as
- * the IPv4 address where it can be read (IPv4-mapped) and refused otherwise.
+ * are IPv6 forms that embed an IPv4 address (NAT64, 6to4, Teredo, IPv4-compatible),
+ * judged as the IPv4 address where it can be read (IPv4-mapped) and refused
+ * otherwise, and any IPv6 address outside global unicast (2000::/3).
  */
 export function createAddressGuard(allow: readonly string[]): (address: string) => AddressVerdict {
   const allowed = allow.map((entry): [ipaddr.IPv4 | ipaddr.IPv6, number] => {
@@ -45,7 +48,11 @@ export function createAddressGuard(allow: readonly string[]): (address: string) 
     }
     if (allowed.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits))) return { allowed: true };
     const range = ip.range();
-    return range === 'unicast' ? { allowed: true } : { allowed: false, range };
+    if (range !== 'unicast') return { allowed: false, range };
+    // Public IPv6 is global unicast (2000::/3); ipaddr.js calls the rest of the space unicast too,
+    // such as the IPv4-compatible ::127.0.0.1, which some hosts route to the IPv4 address.
+    if (ip.kind() === 'ipv6' && !ip.match(GLOBAL_UNICAST_V6)) return { allowed: false, range: 'notGlobalUnicast' };
+    return { allowed: true };
   };
 }
 

@@ -5,7 +5,8 @@ import { webhookSignature } from '../core/webhookSigning.ts';
 /**
  * Headers of an inbound event that are not forwarded: hop-by-hop and framing
  * ones, the provider's signatures (they sign for us, not for the receiver, and
- * ours replace them), and anything of ours.
+ * ours replace them), the path it took to us, and anything of ours. Besides these,
+ * any name that looks like a credential or a signature (see CREDENTIAL_LIKE).
  */
 const NOT_FORWARDED = new Set([
   'host',
@@ -30,8 +31,16 @@ const NOT_FORWARDED = new Set([
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+  'x-forwarded-port',
   'x-real-ip',
+  'forwarded',
+  'via',
+  'te',
+  'trailer',
+  'upgrade',
 ]);
+/** Names that suggest a credential or a signature (a generic source's own signature header, an API key a sender added). */
+const CREDENTIAL_LIKE = /auth|token|secret|key|pass|credential|session|cookie|signature|hmac/;
 
 export const USER_AGENT = 'Portcullis-Webhooks/1';
 
@@ -47,6 +56,8 @@ export interface AttemptRequest {
   contentType: string;
   /** The provider's headers of a forwarded inbound event (filtered here), and the endpoint's own. */
   eventHeaders: Record<string, string>;
+  /** Event headers never forwarded besides the usual ones: a generic source's signature and timestamp headers. */
+  eventHeadersDropped: readonly string[];
   endpointHeaders: Record<string, string>;
   timeoutMs: number;
   responseBodyMaxBytes: number;
@@ -63,8 +74,11 @@ export interface AttemptResponse {
   retryAfter: string | null;
 }
 
-export function forwardedHeaders(eventHeaders: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(eventHeaders).filter(([name]) => !NOT_FORWARDED.has(name) && !name.startsWith('portcullis-')));
+/** The event's headers a receiver gets; `dropped` names more to leave out (the source's own signature headers). */
+export function forwardedHeaders(eventHeaders: Record<string, string>, dropped: readonly string[] = []): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(eventHeaders).filter(([name]) => !NOT_FORWARDED.has(name) && !name.startsWith('portcullis-') && !CREDENTIAL_LIKE.test(name) && !dropped.includes(name)),
+  );
 }
 
 /** Reads at most `max` bytes of a response body and drops the rest unread. */
@@ -77,14 +91,15 @@ async function readSome(body: AsyncIterable<Buffer> & { destroy(): void }, max: 
     if (size >= max) break;
   }
   body.destroy();
-  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
+  // Kept as text: U+0000, which PostgreSQL text cannot hold, becomes U+FFFD as invalid UTF-8 does.
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8').replaceAll('\u0000', '\uFFFD');
 }
 
 /** One signed POST to an endpoint, through the SSRF-guarded client; never throws. */
 export async function sendAttempt(client: OutboundClient, req: AttemptRequest): Promise<AttemptResponse> {
   const timestamp = Math.floor(req.now.getTime() / 1000);
   const headers: Record<string, string> = {
-    ...forwardedHeaders(req.eventHeaders),
+    ...forwardedHeaders(req.eventHeaders, req.eventHeadersDropped),
     ...req.endpointHeaders,
     'content-type': req.contentType,
     'user-agent': USER_AGENT,

@@ -1,6 +1,7 @@
 import { typeMatches } from '../core/eventTypes.ts';
+import { nextRetryDelayMs } from '../core/retrySchedule.ts';
 import { ID_PREFIX, newId } from '../core/ids.ts';
-import type { EndpointRecord, NewDelivery } from '../storage/deliveryStore.ts';
+import type { Announcement, EndpointRecord, NewDelivery } from '../storage/deliveryStore.ts';
 import type { EventRecord, Store } from '../storage/store.ts';
 import type { ProcessStep } from '../queue/worker.ts';
 import type { Wakeup } from '../queue/wakeup.ts';
@@ -17,16 +18,21 @@ export function endpointWants(endpoint: EndpointRecord, type: string, sourceId: 
   return typeMatches(endpoint.eventTypes, type);
 }
 
-/** One delivery per matching endpoint. */
+/** One delivery per matching endpoint, due after the first delay of its schedule (the endpoint's, or `schedule`). */
 export function deliveriesFor(
   endpoints: readonly EndpointRecord[],
   subject: { kind: 'message' | 'event'; id: string; type: string; sourceId: string | null },
   causeId: string,
   now: Date,
+  schedule: readonly number[],
 ): NewDelivery[] {
   return endpoints
     .filter((e) => endpointWants(e, subject.type, subject.sourceId))
-    .map((e) => ({ id: newId(ID_PREFIX.delivery), endpointId: e.id, subjectKind: subject.kind, subjectId: subject.id, causeId, eventType: subject.type, nextAttemptAt: now }));
+    .map((e) => {
+      const firstDelayMs = nextRetryDelayMs(e.retrySchedule ?? schedule, 0) ?? 0;
+      const nextAttemptAt = firstDelayMs === 0 ? now : new Date(now.getTime() + firstDelayMs);
+      return { id: newId(ID_PREFIX.delivery), endpointId: e.id, subjectKind: subject.kind, subjectId: subject.id, causeId, eventType: subject.type, nextAttemptAt };
+    });
 }
 
 /** How long the router trusts its list of endpoints (changes through this process's API clear it at once). */
@@ -35,6 +41,9 @@ export const ENDPOINT_LIST_TTL_MS = 1000;
 export interface Router {
   /** Publishes a message (the API's, or an operational one) with its deliveries, in one transaction; wakes this process's dispatcher. */
   publish(eventType: string, payload: Buffer, now: Date): Promise<{ id: string; deliveries: number }>;
+  /** A message and its deliveries, to be stored with another change in one transaction; then `queued` wakes the dispatcher. */
+  prepare(eventType: string, payload: Buffer, now: Date): Promise<Announcement>;
+  queued(announcement: Announcement): void;
   /**
    * The processing step that routes an inbound event to the endpoints that want
    * it. Its cause is the processing job, so a retried job routes nothing twice
@@ -47,7 +56,8 @@ export interface Router {
   endpointsChanged(): void;
 }
 
-export function createRouter(store: Store, clock: () => Date, queued: Wakeup): Router {
+/** `retrySchedule`: the server's schedule, for endpoints without their own. */
+export function createRouter(store: Store, clock: () => Date, queued: Wakeup, retrySchedule: readonly number[]): Router {
   // Routing reads every endpoint for every message and event; endpoints are few and change rarely.
   let cached: { endpoints: Promise<EndpointRecord[]>; until: number } | null = null;
   const endpoints = (): Promise<EndpointRecord[]> => {
@@ -60,17 +70,24 @@ export function createRouter(store: Store, clock: () => Date, queued: Wakeup): R
   };
   return {
     async publish(eventType, payload, now) {
+      const announcement = await this.prepare(eventType, payload, now);
+      await store.messages.create(announcement.message, announcement.deliveries);
+      this.queued(announcement);
+      return { id: announcement.message.id, deliveries: announcement.deliveries.length };
+    },
+    async prepare(eventType, payload, now) {
       const id = newId(ID_PREFIX.message);
-      const deliveries = deliveriesFor(await endpoints(), { kind: 'message', id, type: eventType, sourceId: null }, id, now);
-      await store.messages.create({ id, eventType, payload, createdAt: now }, deliveries);
-      if (deliveries.length > 0) queued.notify();
-      return { id, deliveries: deliveries.length };
+      const deliveries = deliveriesFor(await endpoints(), { kind: 'message', id, type: eventType, sourceId: null }, id, now, retrySchedule);
+      return { message: { id, eventType, payload, createdAt: now }, deliveries };
+    },
+    queued(announcement) {
+      if (announcement.deliveries.length > 0) queued.notify();
     },
     routeStep: {
       name: 'route',
       async run(event: EventRecord, _signal, job) {
         const now = clock();
-        const deliveries = deliveriesFor(await endpoints(), { kind: 'event', id: event.id, type: event.type, sourceId: event.sourceId }, job.id, now);
+        const deliveries = deliveriesFor(await endpoints(), { kind: 'event', id: event.id, type: event.type, sourceId: event.sourceId }, job.id, now, retrySchedule);
         if (deliveries.length > 0 && (await store.deliveries.createMany(deliveries, now)) > 0) queued.notify();
       },
     },

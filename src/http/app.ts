@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { newId, ID_PREFIX } from '../core/ids.ts';
+import { refuseNulInJson } from './plugins/jsonBody.ts';
 import { clientErrorProblem, problemsPlugin, sendProblem, toProblem } from './plugins/problems.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { idempotencyPlugin } from './plugins/idempotency.ts';
@@ -108,6 +109,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'querystring' ? coercing : strict).compile(schema));
   // JSON only: a text/plain body on a JSON route is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
+  refuseNulInJson(app);
 
   // Hooks on every request take a callback, not a promise: cheaper on the hot path.
   app.addHook('onRequest', (request, reply, done) => {

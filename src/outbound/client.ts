@@ -77,7 +77,7 @@ export function createOutboundClient(options: OutboundOptions): OutboundClient {
       let body = req.body;
       let headers = req.headers ?? {};
       for (let hop = 0; ; hop++) {
-        await check(target);
+        await untilAborted(check(target), req.signal);
         const res = await agent.request({
           origin: target.origin,
           path: `${target.pathname}${target.search}`,
@@ -102,4 +102,15 @@ export function createOutboundClient(options: OutboundOptions): OutboundClient {
     },
     close: () => agent.close(),
   };
+}
+
+/** `work`, or the signal's reason once it aborts (a name lookup that hangs is bounded by the request's timeout too). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

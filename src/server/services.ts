@@ -107,7 +107,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
     metrics.storeSignals.inc({ topic: 'deliveries' });
     newDeliveries.wake();
   });
-  const router = createRouter(store, clock, newDeliveries);
+  const router = createRouter(store, clock, newDeliveries, config.deliveryRetrySchedule);
   const outbound = createOutboundClient({ allow: config.ssrfAllow, ...(options.resolver ? { resolver: options.resolver } : {}) });
   return {
     limiter,

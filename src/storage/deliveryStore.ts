@@ -62,8 +62,18 @@ export interface EndpointStore {
   all(): Promise<EndpointRecord[]>;
   /** After an attempt: a success ends the failure streak, a failure extends it (from `now` if it starts). */
   recordResult(id: string, ok: boolean, now: Date): Promise<{ consecutiveFailures: number; failingSince: Date | null } | null>;
-  /** Disables it with a reason; true only for the call that disabled it (so one caller announces it). */
-  disable(id: string, reason: string, now: Date): Promise<boolean>;
+  /**
+   * Disables it with a reason; true only for the call that disabled it. The
+   * announcement (a message and its deliveries) is stored in the same
+   * transaction, and only by that call: never lost, never twice.
+   */
+  disable(id: string, reason: string, now: Date, announcement: Announcement): Promise<boolean>;
+}
+
+/** A message with its deliveries, stored together. */
+export interface Announcement {
+  message: MessageRecord;
+  deliveries: NewDelivery[];
 }
 
 export interface MessageRecord {

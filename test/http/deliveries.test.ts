@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
@@ -239,6 +240,7 @@ test('410 Gone disables the endpoint and announces it to endpoints subscribed to
   const announced = JSON.parse(ops.got[0]!.body.toString()) as { type: string; data: { endpointId: string; reason: string } };
   assert.equal(announced.type, 'portcullis.endpoint.disabled');
   assert.deepEqual([announced.data.endpointId, announced.data.reason], [ep.id, 'gone']);
+  assert.deepEqual(Object.keys(announced.data).sort(), ['endpointId', 'failingSince', 'reason'], 'no URL: it may hold the receiver credentials');
   verifyAt(new Date(), watcher.secret, ops.got[0]!);
   const disabled = (await h.get(`/v1/endpoints/${ep.id}`)).json<{ enabled: boolean; disabledReason: string }>();
   assert.deepEqual([disabled.enabled, disabled.disabledReason], [false, 'gone']);
@@ -381,6 +383,8 @@ test('an endpoint failing N attempts in a row, or for too long, is disabled as f
     res.end();
   });
   const h = await startHarness(t, { env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 10, leaseMs: 86_400_000, disableAfterFailures: 3, disableAfterSeconds: 86_400 }) } });
+  const ops = await receiver(t);
+  await endpoint(h, { url: ops.url, eventTypes: ['portcullis.endpoint.disabled'] });
   const byCount = await endpoint(h, { url: `${a.url}/count`, eventTypes: ['count.*'], retrySchedule: [0, 0, 0, 0, 0] });
   await publish(h, 'count.x', {});
   await until('disabled after 3 failures', async () => (await h.get(`/v1/endpoints/${byCount.id}`)).json<{ enabled: boolean; disabledReason: string | null; consecutiveFailures: number }>(), (e) => !e.enabled);
@@ -393,6 +397,16 @@ test('an endpoint failing N attempts in a row, or for too long, is disabled as f
   h.clock.advance(86_400_000);
   await until('disabled after a day of failing', async () => (await h.get(`/v1/endpoints/${byTime.id}`)).json<{ enabled: boolean; disabledReason: string | null }>(), (e) => !e.enabled && e.disabledReason === 'failing');
   assert.match((await h.get('/metrics')).body, /portcullis_endpoints_disabled_total\{reason="failing"\} 2/);
+  await until('both announced', async () => ops.got.length, (n) => n === 2);
+  const announced = ops.got.map((r) => (JSON.parse(r.body.toString()) as { data: { endpointId: string; reason: string; failingSince: string } }).data);
+  assert.deepEqual(
+    announced.map((d) => [d.endpointId, d.reason]),
+    [
+      [byCount.id, 'failing'],
+      [byTime.id, 'failing'],
+    ],
+  );
+  assert.ok(announced.every((d) => !Number.isNaN(Date.parse(d.failingSince))));
 });
 
 test('a slow endpoint holds only its own slots; an endpoint rate limit spaces its deliveries; resets and DNS failures are retried', async (t) => {
@@ -519,4 +533,154 @@ test('an endpoint answering byte by byte is cut off at its timeout and retried',
   const [d] = await until('cut off', () => deliveriesOf(h, `subject=${msg.id}`), (ds) => ds[0]?.attempts === 1 && ds[0].status === 'pending');
   assert.equal(d!.lastError, 'timed out after 1000 ms');
   assert.ok(Date.now() - started < 3500, 'cut at the timeout, not when the answer ends');
+});
+
+test('U+0000: kept in a message payload byte for byte, recorded as U+FFFD in an answer, refused in stored fields with nothing written', async (t) => {
+  const h = await setup(t);
+  const a = await receiver(t);
+  a.handle((_req, res) => res.end(Buffer.from([0x61, 0, 0x62])));
+  const ep = await endpoint(h, { url: a.url });
+  const msg = await publish(h, 'a.b', { s: 'a\u0000b' });
+  const [d] = await until('delivered', () => deliveriesOf(h, `subject=${msg.id}`), (ds) => ds[0]?.status === 'succeeded');
+  assert.equal(a.got[0]!.body.toString(), '{"s":"a\\u0000b"}');
+  assert.equal((await deliveryDetail(h, d!.id)).history[0]!.responseBody, 'a\uFFFDb');
+
+  const refused = [
+    ['POST', '/v1/endpoints', { url: a.url, description: 'x\u0000y' }, 'body.description'],
+    ['POST', '/v1/endpoints', { url: a.url, metadata: { 'k\u0000': 1 } }, 'body.metadata.k\u0000'],
+    ['PATCH', `/v1/endpoints/${ep.id}`, { metadata: { list: ['ok', 'n\u0000'] } }, 'body.metadata.list[1]'],
+    ['POST', '/v1/messages', { eventType: 'a\u0000b', payload: {} }, 'body.eventType'],
+  ] as const;
+  for (const [method, url, body, at] of refused) {
+    const problem = assertProblem(await h.request(method, url, { body }), 400, 'validation-failed');
+    assert.ok(String(problem.detail).startsWith(`${at} contains U+0000`), String(problem.detail));
+  }
+  assert.equal((await h.get('/v1/endpoints')).json<{ data: unknown[] }>().data.length, 1);
+  assert.deepEqual((await h.get(`/v1/endpoints/${ep.id}`)).json<{ metadata: object }>().metadata, {});
+  assert.equal((await h.get('/v1/messages')).json<{ data: unknown[] }>().data.length, 1);
+});
+
+test("a generic source's signature and timestamp headers, and any credential-like header, are not forwarded", async (t) => {
+  const h = await setup(t);
+  const a = await receiver(t);
+  const src = (
+    await h.post('/v1/sources', { body: { name: 'Acme', slug: 'acme', type: 'generic', secret: 'acme-secret', generic: { signatureHeader: 'x-acme-mac', timestampHeader: 'x-acme-ts', signedContent: 'timestamp.body' } } })
+  ).json<{ id: string }>();
+  await endpoint(h, { url: a.url, sourceIds: [src.id] });
+  const body = '{"n":1}';
+  const ts = String(Math.floor(Date.now() / 1000));
+  const mac = createHmac('sha256', 'acme-secret').update(`${ts}.${body}`).digest('hex');
+  const headers = { 'content-type': 'application/json', 'x-acme-mac': mac, 'x-acme-ts': ts, 'x-api-key': 'k', 'x-acme-hmac-v2': 'h', 'x-acme-event': 'order', via: '1.1 cdn' };
+  const res = await h.post('/in/acme', { key: null, payload: body, headers });
+  assert.equal(res.statusCode, 200, res.body);
+  await until('forwarded', async () => a.got.length, (n) => n === 1);
+  const got = a.got[0]!.headers;
+  assert.deepEqual(
+    ['x-acme-mac', 'x-acme-ts', 'x-api-key', 'x-acme-hmac-v2', 'via'].filter((name) => name in got),
+    [],
+  );
+  assert.equal(got['x-acme-event'], 'order');
+});
+
+test('an endpoint deleted while its delivery is on its way: the delivery is dead-lettered, not left waiting, and cannot be retried', async (t) => {
+  const h = await setup(t);
+  const a = await receiver(t);
+  let answer: (() => void) | null = null;
+  a.handle((_req, res) => {
+    answer = () => {
+      res.statusCode = 500;
+      res.end();
+    };
+  });
+  const ep = await endpoint(h, { url: a.url });
+  const msg = await publish(h, 'a.b', {});
+  await until('in flight', async () => answer !== null, (v) => v);
+  assert.equal((await h.request('DELETE', `/v1/endpoints/${ep.id}`)).statusCode, 204);
+  answer!();
+  const [d] = await until('dead-lettered', () => deliveriesOf(h, `subject=${msg.id}`), (ds) => ds[0]?.status === 'dead', () => h.clock.advance(10_000));
+  assert.equal(d!.lastError, 'endpoint deleted');
+  assert.equal(d!.attempts, 1, 'the attempt made; dead-lettering is not one');
+  assertProblem(await h.post(`/v1/deliveries/${d!.id}/retry`), 409, 'conflict');
+  assert.equal((await h.post('/v1/deliveries/retry', { body: { endpoint: ep.id } })).json<{ retried: number }>().retried, 0);
+});
+
+test('bulk retry takes dead deliveries unless it names a status: a succeeded one goes again only when asked for', async (t) => {
+  const h = await setup(t);
+  const a = await receiver(t);
+  let failing = true;
+  a.handle((req, res) => {
+    res.statusCode = failing && a.got.at(-1)!.body.toString().includes('"fail"') ? 500 : 200;
+    res.end();
+    void req;
+  });
+  const ep = await endpoint(h, { url: a.url, retrySchedule: [0] });
+  const ok = await publish(h, 'a.b', { kind: 'ok' });
+  const bad = await publish(h, 'a.b', { kind: 'fail' });
+  await until('one succeeded, one dead', () => deliveriesOf(h, `endpoint=${ep.id}`), (ds) => ds.map((d) => d.status).sort().join() === 'dead,succeeded');
+  failing = false;
+
+  const first = await h.post('/v1/deliveries/retry', { body: { endpoint: ep.id } });
+  assert.deepEqual([first.statusCode, first.json<{ retried: number }>().retried], [202, 1]);
+  await until('the dead one delivered', () => deliveriesOf(h, `subject=${bad.id}`), (ds) => ds[0]?.status === 'succeeded');
+  assert.equal(a.got.filter((r) => r.body.toString().includes('"ok"')).length, 1, 'the succeeded one was not sent again');
+
+  const again = await h.post('/v1/deliveries/retry', { body: { endpoint: ep.id, status: 'succeeded' } });
+  assert.equal(again.json<{ retried: number }>().retried, 2);
+  await until('both sent again', async () => a.got.length, (n) => n === 5);
+  assert.equal((await deliveriesOf(h, `subject=${ok.id}`))[0]!.attempts, 2);
+});
+
+test("the schedule's first delay comes before the first attempt, the server's schedule from the environment included", async (t) => {
+  const a = await receiver(t);
+  a.handle((_req, res) => {
+    res.statusCode = 500;
+    res.end();
+  });
+  const h = await startHarness(t, { env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: DELIVERY, PORTCULLIS_DELIVERY_RETRY_SCHEDULE: '30,5' } });
+  await endpoint(h, { url: `${a.url}/server`, eventTypes: ['s.*'] });
+  await endpoint(h, { url: `${a.url}/own`, eventTypes: ['o.*'], retrySchedule: [600] });
+  const s = await publish(h, 's.x', {});
+  const o = await publish(h, 'o.x', {});
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(a.got.length, 0, 'nothing before the first delay');
+  const [due] = await deliveriesOf(h, `subject=${o.id}`);
+  assert.ok(Date.parse(due!.nextAttemptAt!) - h.clock().getTime() >= 480_000, due!.nextAttemptAt!);
+
+  h.clock.advance(40_000);
+  await until('first attempt', () => deliveriesOf(h, `subject=${s.id}`), (ds) => ds[0]?.attempts === 1);
+  const [dead] = await until('the second and last attempt, 5 s later', () => deliveriesOf(h, `subject=${s.id}`), (ds) => ds[0]?.status === 'dead', () => h.clock.advance(1000));
+  assert.equal(dead!.attempts, 2);
+  assert.equal(a.got.filter((r) => r.path === '/own').length, 0);
+});
+
+test('Retry-After on 503, as a date or past the configured cap, is honoured up to the cap', async (t) => {
+  const a = await receiver(t);
+  const h = await startHarness(t, { env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 10, leaseMs: 86_400_000, retryAfterMaxSeconds: 900 }) } });
+  a.handle((req, res) => {
+    const after = req.url === '/date' ? new Date(h.clock().getTime() + 700_000).toUTCString() : '86400';
+    res.writeHead(503, { 'retry-after': after });
+    res.end();
+  });
+  await endpoint(h, { url: `${a.url}/date`, eventTypes: ['d.*'], retrySchedule: [0, 1] });
+  await endpoint(h, { url: `${a.url}/long`, eventTypes: ['l.*'], retrySchedule: [0, 1] });
+  const d = await publish(h, 'd.x', {});
+  const l = await publish(h, 'l.x', {});
+  const waitOf = async (id: string) => {
+    const [x] = await until('attempted', () => deliveriesOf(h, `subject=${id}`), (ds) => ds[0]?.attempts === 1 && ds[0].status === 'pending');
+    return Date.parse(x!.nextAttemptAt!) - h.clock().getTime();
+  };
+  const dateWait = await waitOf(d.id);
+  assert.ok(dateWait >= 690_000 && dateWait <= 700_000, `an HTTP date: ${dateWait}`);
+  const longWait = await waitOf(l.id);
+  assert.ok(longWait >= 899_000 && longWait <= 900_000, `capped at 900 s: ${longWait}`);
+});
+
+test('an attempt never outlives its lease: an endpoint timeout longer than three quarters of it is cut there', async (t) => {
+  const a = await receiver(t);
+  a.handle(() => undefined);
+  const h = await startHarness(t, { env: { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 10, leaseMs: 2000 }) } });
+  await endpoint(h, { url: a.url, timeoutSeconds: 60 });
+  const msg = await publish(h, 'a.b', {});
+  const [d] = await until('cut', () => deliveriesOf(h, `subject=${msg.id}`), (ds) => ds[0]?.lastError !== null && ds[0]?.lastError !== undefined);
+  assert.deepEqual([d!.lastError, d!.attempts, a.got.length], ['timed out after 1500 ms', 1, 1]);
 });

@@ -252,8 +252,11 @@ test('re-enabling a disabled endpoint clears its reason and failure streak; the 
   const repeated = await h.patch(`/v1/endpoints/${ep.id}`, { body: { enabled: true } });
   assert.equal(repeated.json().consecutiveFailures, 2);
 
-  assert.equal(await endpoints.disable(ep.id, 'failing', t1), true);
-  assert.equal(await endpoints.disable(ep.id, 'gone', t1), false, 'only the call that disabled it says so');
+  const announcement = (id: string) => ({ message: { id, eventType: 'portcullis.endpoint.disabled', payload: Buffer.from('{}'), createdAt: t1 }, deliveries: [] });
+  assert.equal(await endpoints.disable(ep.id, 'failing', t1, announcement('msg_01jdx3m5a8q2v7k4r9t6w1y3za')), true);
+  assert.equal(await endpoints.disable(ep.id, 'gone', t1, announcement('msg_01jdx3m5a8q2v7k4r9t6w1y3zb')), false, 'only the call that disabled it says so');
+  const announced = (await h.get('/v1/messages?eventType=portcullis.endpoint.disabled')).json<{ data: { id: string }[] }>().data;
+  assert.deepEqual(announced.map((m) => m.id), ['msg_01jdx3m5a8q2v7k4r9t6w1y3za'], 'announced with the disabling, once');
   const disabled = (await h.get(`/v1/endpoints/${ep.id}`)).json<EndpointBody>();
   assert.deepEqual([disabled.enabled, disabled.disabledReason, disabled.consecutiveFailures, disabled.failingSince], [false, 'failing', 2, t1.toISOString()]);
   assert.equal((await endpoints.all()).find((e) => e.id === ep.id)?.enabled, false);
@@ -267,7 +270,7 @@ test('re-enabling a disabled endpoint clears its reason and failure streak; the 
   // Disabled by hand: no reason; enabled again by hand.
   const off = await h.patch(`/v1/endpoints/${ep.id}`, { body: { enabled: false } });
   assert.deepEqual([off.json().enabled, off.json().disabledReason], [false, null]);
-  assert.equal(await endpoints.disable(ep.id, 'gone', t1), false, 'already disabled');
+  assert.equal(await endpoints.disable(ep.id, 'gone', t1, announcement('msg_01jdx3m5a8q2v7k4r9t6w1y3zc')), false, 'already disabled');
   assert.equal((await h.patch(`/v1/endpoints/${ep.id}`, { body: { enabled: true } })).json().enabled, true);
 });
 
@@ -484,6 +487,8 @@ test('SSRF: internal destinations are refused at creation, literal or resolved, 
     ['http://[::]/', 'unspecified'],
     ['http://224.0.0.1/', 'multicast'],
     ['http://[64:ff9b::a00:1]/', 'rfc6052'],
+    ['http://[::127.0.0.1]/', 'notGlobalUnicast'],
+    ['http://[::a00:1]/', 'notGlobalUnicast'],
     ['http://internal.example/hook', 'private'],
     ['http://metadata.example/', 'linkLocal'],
     ['http://sneaky.example/', 'loopback'],

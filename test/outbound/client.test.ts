@@ -58,6 +58,8 @@ test('refuses loopback, private, link-local, CGNAT, multicast, metadata and embe
     ['http://[::ffff:a00:1]/', 'private'],
     ['http://[64:ff9b::a00:1]/', 'rfc6052'],
     ['http://[2002:a00:1::]/', '6to4'],
+    ['http://[::127.0.0.1]/', 'notGlobalUnicast'],
+    ['http://[::a00:1]/', 'notGlobalUnicast'],
     ['http://internal.example/', 'private'],
     ['http://mixed.example/', 'private'],
     ['http://metadata.example/', 'linkLocal'],

@@ -79,7 +79,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, services: Services)
       operationId: 'retryDelivery',
       tags: ['deliveries'],
       summary: 'Retry a delivery',
-      description: 'Queues the delivery again now, with a fresh retry schedule (a dead one, or any other not being sent right now).' + curlExample('POST', `/v1/deliveries/${EXAMPLE_ID}/retry`),
+      description: 'Queues the delivery again now, with a fresh retry schedule (a dead one, or any other not being sent right now). 409 while it is being sent, or when its endpoint was deleted.' + curlExample('POST', `/v1/deliveries/${EXAMPLE_ID}/retry`),
       params: IdParams,
       response: { 202: RetryResult, ...problemResponses(...AUTH_PROBLEMS, ...POST_PROBLEMS, 'not-found', 'conflict') },
     },
@@ -87,7 +87,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, services: Services)
       const delivery = await store.deliveries.get(request.params.id);
       if (!delivery) throw new Problem('not-found', { detail: `no delivery ${request.params.id}` });
       const retried = await store.deliveries.retry({ ...filterOf({}), ids: [delivery.id] }, 1, clock());
-      if (retried === 0) throw new Problem('conflict', { detail: 'the delivery is being sent right now' });
+      if (retried === 0) throw new Problem('conflict', { detail: delivery.status === 'sending' ? 'the delivery is being sent right now' : 'its endpoint was deleted' });
       request.log.info({ event: 'delivery.retried', deliveryId: delivery.id }, 'delivery retried');
       services.newDeliveries.notify();
       return reply.code(202).send({ retried });
@@ -100,14 +100,15 @@ export function registerDeliveryRoutes(app: FastifyInstance, services: Services)
       operationId: 'retryDeliveries',
       tags: ['deliveries'],
       summary: 'Retry deliveries by filter',
-      description: 'Queues every delivery the filter matches again, oldest first, up to `limit`. At least one filter is required.' + curlExample('POST', '/v1/deliveries/retry', { status: 'dead', endpoint: 'ep_01jdx3m5a8q2v7k4r9t6w1y3zb' }),
+      description: 'Queues every delivery the filter matches again, oldest first, up to `limit`: dead ones unless `status` names another (a succeeded delivery is sent again only when asked for). At least one filter is required. Deliveries of deleted endpoints are left as they are.' + curlExample('POST', '/v1/deliveries/retry', { status: 'dead', endpoint: 'ep_01jdx3m5a8q2v7k4r9t6w1y3zb' }),
       body: BulkRetryBody,
       response: { 202: RetryResult, ...problemResponses(...AUTH_PROBLEMS, ...BODY_PROBLEMS, ...POST_PROBLEMS) },
     },
     handler: async (request, reply) => {
       const b = request.body;
       if (Object.keys(b).every((k) => k === 'limit')) throw new Problem('validation-failed', { detail: 'give at least one filter (endpoint, subject, status, from, to)' });
-      const retried = await store.deliveries.retry({ ...filterOf(b), ids: null }, b.limit ?? BULK_RETRY_DEFAULT, clock());
+      // Dead ones unless the filter names a status: a delivery that succeeded goes again only when asked for.
+      const retried = await store.deliveries.retry({ ...filterOf({ ...b, status: b.status ?? 'dead' }), ids: null }, b.limit ?? BULK_RETRY_DEFAULT, clock());
       request.log.info({ event: 'deliveries.retried', filter: b, retried }, 'deliveries retried');
       services.newDeliveries.notify();
       return reply.code(202).send({ retried });

@@ -438,6 +438,7 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
         body: payload,
         contentType: 'application/json',
         eventHeaders: {},
+        eventHeadersDropped: [],
         endpointHeaders,
         timeoutMs: endpoint.timeoutMs,
         responseBodyMaxBytes: services.config.delivery.responseBodyMaxBytes,

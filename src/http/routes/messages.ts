@@ -16,7 +16,8 @@ export function registerMessageRoutes(app: FastifyInstance, services: Services):
   const { store, clock } = services;
 
   r.post('/v1/messages', {
-    config: { scope: 'messages:write' },
+    // The payload is stored as bytes: U+0000 in its strings is kept as sent.
+    config: { scope: 'messages:write', nulAllowedIn: ['payload'] },
     schema: {
       operationId: 'createMessage',
       tags: ['messages'],

@@ -61,14 +61,15 @@ export function createPostgresDeliveryStore(pool: pg.Pool, claimPool: pg.Pool): 
           // Due deliveries and expired leases read apart, each in the order of its partial index up to
           // the limit (one OR over both would collect every due delivery and sort them on each claim).
           // The endpoint is looked up per row, as a filter on that index scan: a join let the planner
-          // collect and sort every due delivery instead.
+          // collect and sort every due delivery instead. A delivery whose endpoint is gone is claimed
+          // too, and dead-lettered by the dispatcher rather than left waiting.
           `WITH expired AS (
              SELECT id, lease_until AS due, seq FROM deliveries d2
-             WHERE status = 'sending' AND lease_until <= $3 AND NOT (endpoint_id = ANY($4::text[])) AND (SELECT e.enabled FROM endpoints e WHERE e.id = d2.endpoint_id)
+             WHERE status = 'sending' AND lease_until <= $3 AND NOT (endpoint_id = ANY($4::text[])) AND coalesce((SELECT e.enabled FROM endpoints e WHERE e.id = d2.endpoint_id), true)
              ORDER BY lease_until LIMIT $5 FOR UPDATE SKIP LOCKED
            ), pending AS (
              SELECT id, next_attempt_at AS due, seq FROM deliveries d2
-             WHERE status = 'pending' AND next_attempt_at <= $3 AND NOT (endpoint_id = ANY($4::text[])) AND (SELECT e.enabled FROM endpoints e WHERE e.id = d2.endpoint_id)
+             WHERE status = 'pending' AND next_attempt_at <= $3 AND NOT (endpoint_id = ANY($4::text[])) AND coalesce((SELECT e.enabled FROM endpoints e WHERE e.id = d2.endpoint_id), true)
              ORDER BY next_attempt_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED
            )
            UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, round_attempts = d.round_attempts + 1, lease_until = $1, lease_token = $2, updated_at = $3
@@ -143,7 +144,7 @@ export function createPostgresDeliveryStore(pool: pg.Pool, claimPool: pg.Pool): 
       return guardPg(async () => {
         const res = await pool.query(
           `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $1, updated_at = $1
-           WHERE id IN (SELECT id FROM deliveries WHERE status <> 'sending' AND ($2::text[] IS NULL OR id = ANY($2)) AND ${filterSql(4)} ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+           WHERE id IN (SELECT id FROM deliveries WHERE status <> 'sending' AND endpoint_id IN (SELECT id FROM endpoints) AND ($2::text[] IS NULL OR id = ANY($2)) AND ${filterSql(4)} ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)`,
           [now, filter.ids, limit, ...filterParams(filter)],
         );
         return res.rowCount ?? 0;

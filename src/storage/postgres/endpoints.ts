@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { EndpointPatch, EndpointRecord, EndpointStore } from '../deliveryStore.ts';
 import { guardPg, inTransaction } from './store.ts';
 import { listPage } from './listPage.ts';
+import { insertMessage } from './messages.ts';
 
 interface Row {
   seq: string;
@@ -153,10 +154,13 @@ export function createPostgresEndpointStore(pool: pg.Pool): EndpointStore {
         return row ? { consecutiveFailures: row.consecutive_failures, failingSince: row.failing_since } : null;
       });
     },
-    async disable(id, reason, now) {
-      return guardPg(
-        async () => ((await pool.query('UPDATE endpoints SET enabled = false, disabled_reason = $2, updated_at = $3 WHERE id = $1 AND enabled', [id, reason, now])).rowCount ?? 0) > 0,
-      );
+    async disable(id, reason, now, announcement) {
+      return inTransaction(pool, async (client) => {
+        const res = await client.query('UPDATE endpoints SET enabled = false, disabled_reason = $2, updated_at = $3 WHERE id = $1 AND enabled', [id, reason, now]);
+        if ((res.rowCount ?? 0) === 0) return false;
+        await insertMessage(client, announcement.message, announcement.deliveries);
+        return true;
+      });
     },
   };
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { BatchOutcome } from '../groupCommit.ts';
 import type { ClaimedDelivery, DeliveryAttempt, DeliveryOutcome } from '../deliveryStore.ts';
+import { StoreUnavailableError } from '../store.ts';
 import { guardPg } from './store.ts';
 
 export interface Finish {
@@ -20,6 +21,26 @@ export const PG_FINISH_MAX_IN_FLIGHT = 2;
  * (../groupCommit.ts): a statement per delivery held a pooled connection each.
  */
 export async function finishDeliveries(pool: pg.Pool, items: Finish[]): Promise<BatchOutcome<boolean>[]> {
+  try {
+    return await finishTogether(pool, items);
+  } catch (err) {
+    if (items.length === 1 || err instanceof StoreUnavailableError) throw err;
+    // One outcome the server refuses must not hold the others back (they would be
+    // sent again when their leases end): each is saved alone, and only it fails.
+    const outcomes: BatchOutcome<boolean>[] = [];
+    for (const item of items) {
+      try {
+        outcomes.push((await finishTogether(pool, [item]))[0]!);
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
+        outcomes.push({ ok: false, error });
+      }
+    }
+    return outcomes;
+  }
+}
+
+async function finishTogether(pool: pg.Pool, items: Finish[]): Promise<BatchOutcome<boolean>[]> {
   const withAttempt = items.filter((f) => f.attempt !== null);
   const res = await guardPg(() =>
     pool.query<{ id: string }>(
@@ -47,7 +68,8 @@ export async function finishDeliveries(pool: pg.Pool, items: Finish[]): Promise<
         items.map((f) => ('nextAttemptAt' in f.outcome ? f.outcome.nextAttemptAt : null)),
         items.map((f) => ('error' in f.outcome ? f.outcome.error : null)),
         items.map((f) => f.outcome.kind === 'postponed'),
-        items.map((f) => (f.outcome.kind === 'postponed' ? 1 : 0)),
+        // Finished without an attempt (postponed, or its endpoint deleted): the claim's count is taken back.
+        items.map((f) => (f.attempt === null ? 1 : 0)),
         items.map((f) => f.now),
         withAttempt.map((f) => f.delivery.id),
         withAttempt.map((f) => f.attempt!.attempt),

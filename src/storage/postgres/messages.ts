@@ -15,6 +15,12 @@ interface Row {
 const toRecord = (row: Row): MessageRecord => ({ id: row.id, eventType: row.event_type, payload: row.payload, createdAt: row.created_at });
 
 /** Inserts deliveries in one statement on `db` (a pool, or the caller's transaction); the same cause routes an endpoint once. */
+/** Inserts a message and its deliveries inside the caller's transaction. */
+export async function insertMessage(db: Queryable, m: MessageRecord, deliveries: NewDelivery[]): Promise<void> {
+  await db.query('INSERT INTO messages (id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)', [m.id, m.eventType, m.payload, m.createdAt]);
+  await insertDeliveries(db, deliveries, m.createdAt);
+}
+
 export async function insertDeliveries(db: Queryable, deliveries: NewDelivery[], now: Date): Promise<number> {
   if (deliveries.length === 0) return 0;
   const res = await db.query(
@@ -39,10 +45,7 @@ export async function insertDeliveries(db: Queryable, deliveries: NewDelivery[],
 export function createPostgresMessageStore(pool: pg.Pool): MessageStore {
   return {
     async create(m, deliveries) {
-      await inTransaction(pool, async (client) => {
-        await client.query('INSERT INTO messages (id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)', [m.id, m.eventType, m.payload, m.createdAt]);
-        await insertDeliveries(client, deliveries, m.createdAt);
-      });
+      await inTransaction(pool, (client) => insertMessage(client, m, deliveries));
     },
     async get(id) {
       return guardPg(async () => {

@@ -51,6 +51,9 @@ function toRecord(row: Row): DeliveryRecord {
 }
 
 /** Named parameters of the delivery filter (`@endpointId`, …) and its SQL. */
+/** A claim takes deliveries of enabled endpoints, and of deleted ones, which the dispatcher dead-letters rather than leave waiting. */
+const ENDPOINT_ENABLED_OR_GONE = 'coalesce((SELECT e.enabled FROM endpoints e WHERE e.id = d.endpoint_id), 1) = 1';
+
 const FILTER = `(@endpointId IS NULL OR endpoint_id = @endpointId) AND (@subjectId IS NULL OR subject_id = @subjectId) AND (@status IS NULL OR status = @status)
   AND (@from IS NULL OR created_at >= @from) AND (@to IS NULL OR created_at < @to)`;
 const filterParams = (f: DeliveryFilter) => ({ endpointId: f.endpointId, subjectId: f.subjectId, status: f.status, from: f.from?.getTime() ?? null, to: f.to?.getTime() ?? null });
@@ -68,7 +71,12 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
       outcome.kind === 'succeeded'
         ? sql(`UPDATE deliveries SET status = 'succeeded', last_error = NULL, ${clear} ${where}`).run(base)
         : outcome.kind === 'dead'
-          ? sql(`UPDATE deliveries SET status = 'dead', last_error = @error, ${clear} ${where}`).run({ ...base, error: outcome.error })
+          ? sql(`UPDATE deliveries SET status = 'dead', last_error = @error, attempts = attempts - @uncount, round_attempts = round_attempts - @uncount, ${clear} ${where}`).run({
+              ...base,
+              error: outcome.error,
+              // Dead without an attempt (its endpoint was deleted): the claim's count is taken back.
+              uncount: attempt ? 0 : 1,
+            })
           : outcome.kind === 'retry'
             ? sql(`UPDATE deliveries SET status = 'pending', next_attempt_at = @at, last_error = @error, ${clear} ${where}`).run({ ...base, at: outcome.nextAttemptAt.getTime(), error: outcome.error })
             : sql(`UPDATE deliveries SET status = 'pending', next_attempt_at = @at, attempts = attempts - 1, round_attempts = round_attempts - 1, ${clear} ${where}`).run({
@@ -114,12 +122,12 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
               sql(
                 `UPDATE deliveries SET status = 'sending', attempts = attempts + 1, round_attempts = round_attempts + 1, lease_until = @leaseUntil, lease_token = @token, updated_at = @now
                  WHERE id IN (SELECT id FROM (
-                   SELECT * FROM (SELECT d.id, d.next_attempt_at AS due, d.seq FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-                     WHERE d.status = 'pending' AND d.next_attempt_at <= @now AND e.enabled = 1 AND d.endpoint_id NOT IN (SELECT value FROM json_each(@busy))
+                   SELECT * FROM (SELECT d.id, d.next_attempt_at AS due, d.seq FROM deliveries d
+                     WHERE d.status = 'pending' AND d.next_attempt_at <= @now AND ${ENDPOINT_ENABLED_OR_GONE} AND d.endpoint_id NOT IN (SELECT value FROM json_each(@busy))
                      ORDER BY d.next_attempt_at, d.seq LIMIT @limit)
                    UNION ALL
-                   SELECT * FROM (SELECT d.id, d.lease_until AS due, d.seq FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-                     WHERE d.status = 'sending' AND d.lease_until <= @now AND e.enabled = 1 AND d.endpoint_id NOT IN (SELECT value FROM json_each(@busy))
+                   SELECT * FROM (SELECT d.id, d.lease_until AS due, d.seq FROM deliveries d
+                     WHERE d.status = 'sending' AND d.lease_until <= @now AND ${ENDPOINT_ENABLED_OR_GONE} AND d.endpoint_id NOT IN (SELECT value FROM json_each(@busy))
                      ORDER BY d.lease_until LIMIT @limit)
                  ) ORDER BY due, seq LIMIT @limit)
                  RETURNING *, (SELECT m.payload FROM messages m WHERE deliveries.subject_kind = 'message' AND m.id = deliveries.subject_id) AS payload`,
@@ -177,7 +185,7 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
         () =>
           sql(
             `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = @now, updated_at = @now
-             WHERE id IN (SELECT id FROM deliveries WHERE status <> 'sending' AND (@ids IS NULL OR id IN (SELECT value FROM json_each(@ids))) AND ${FILTER} ORDER BY seq LIMIT @limit)`,
+             WHERE id IN (SELECT id FROM deliveries WHERE status <> 'sending' AND endpoint_id IN (SELECT id FROM endpoints) AND (@ids IS NULL OR id IN (SELECT value FROM json_each(@ids))) AND ${FILTER} ORDER BY seq LIMIT @limit)`,
           ).run({ ...filterParams(filter), ids: filter.ids === null ? null : JSON.stringify(filter.ids), now: now.getTime(), limit }).changes,
       );
     },

@@ -1,4 +1,5 @@
 import type { EndpointPatch, EndpointRecord, EndpointStore } from '../deliveryStore.ts';
+import { insertMessage } from './messages.ts';
 import { afterSeq, seqPage } from './seqPage.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache } from './store.ts';
@@ -156,8 +157,16 @@ export function createSqliteEndpointStore(db: SqliteDb): EndpointStore {
         return row ? { consecutiveFailures: row.consecutive_failures, failingSince: date(row.failing_since) } : null;
       });
     },
-    async disable(id, reason, now) {
-      return guard(() => sql('UPDATE endpoints SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ? AND enabled = 1').run(reason, now.getTime(), id).changes > 0);
+    async disable(id, reason, now, announcement) {
+      return guard(() =>
+        db
+          .transaction(() => {
+            if (sql('UPDATE endpoints SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ? AND enabled = 1').run(reason, now.getTime(), id).changes === 0) return false;
+            insertMessage(db, announcement.message, announcement.deliveries);
+            return true;
+          })
+          .immediate(),
+      );
     },
   };
 }

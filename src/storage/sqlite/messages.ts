@@ -25,12 +25,15 @@ export function insertDeliveries(db: SqliteDb, deliveries: NewDelivery[], now: n
   return created;
 }
 
+/** Inserts a message and its deliveries inside the caller's transaction. */
+export function insertMessage(db: SqliteDb, m: MessageRecord, deliveries: NewDelivery[]): void {
+  statementCache(db)('INSERT INTO messages (id, event_type, payload, created_at) VALUES (?, ?, ?, ?)').run(m.id, m.eventType, m.payload, m.createdAt.getTime());
+  insertDeliveries(db, deliveries, m.createdAt.getTime());
+}
+
 export function createSqliteMessageStore(db: SqliteDb): MessageStore {
   const sql = statementCache(db);
-  const createTx = db.transaction((m: MessageRecord, deliveries: NewDelivery[]) => {
-    sql('INSERT INTO messages (id, event_type, payload, created_at) VALUES (?, ?, ?, ?)').run(m.id, m.eventType, m.payload, m.createdAt.getTime());
-    insertDeliveries(db, deliveries, m.createdAt.getTime());
-  });
+  const createTx = db.transaction((m: MessageRecord, deliveries: NewDelivery[]) => insertMessage(db, m, deliveries));
   return {
     async create(message, deliveries) {
       guard(() => createTx.immediate(message, deliveries));
