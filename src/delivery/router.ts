@@ -39,9 +39,11 @@ export function deliveriesFor(
 export const ENDPOINT_LIST_TTL_MS = 1000;
 
 export interface Router {
-  /** Publishes a message (the API's, or an operational one) with its deliveries, in one transaction; wakes this process's dispatcher. */
-  publish(eventType: string, payload: Buffer, now: Date): Promise<{ id: string; deliveries: number }>;
-  /** A message and its deliveries, to be stored with another change in one transaction; then `queued` wakes the dispatcher. */
+  /**
+   * A message (the API's, or an operational one) and its deliveries, to be stored
+   * in one transaction with whatever else must be (an Idempotency-Key's outcome,
+   * an endpoint's disabling); then `queued` wakes this process's dispatcher.
+   */
   prepare(eventType: string, payload: Buffer, now: Date): Promise<Announcement>;
   queued(announcement: Announcement): void;
   /**
@@ -69,12 +71,6 @@ export function createRouter(store: Store, clock: () => Date, queued: Wakeup, re
     return cached.endpoints;
   };
   return {
-    async publish(eventType, payload, now) {
-      const announcement = await this.prepare(eventType, payload, now);
-      await store.messages.create(announcement.message, announcement.deliveries);
-      this.queued(announcement);
-      return { id: announcement.message.id, deliveries: announcement.deliveries.length };
-    },
     async prepare(eventType, payload, now) {
       const id = newId(ID_PREFIX.message);
       const deliveries = deliveriesFor(await endpoints(), { kind: 'message', id, type: eventType, sourceId: null }, id, now, retrySchedule);

@@ -1,5 +1,5 @@
 import type { Page } from '../core/cursor.ts';
-import type { ListOptions } from './store.ts';
+import type { IdempotencyScope, ListOptions, StoredResponse } from './store.ts';
 
 /** A subscriber's HTTP endpoint. */
 export interface EndpointRecord {
@@ -70,6 +70,12 @@ export interface EndpointStore {
   disable(id: string, reason: string, now: Date, announcement: Announcement): Promise<boolean>;
 }
 
+/** An Idempotency-Key claim and the response that completes it. */
+export interface CompletedRequest {
+  scope: IdempotencyScope;
+  response: StoredResponse;
+}
+
 /** A message with its deliveries, stored together. */
 export interface Announcement {
   message: MessageRecord;
@@ -124,7 +130,8 @@ export interface DeliveryAttempt {
 
 export interface MessageStore {
   /** The message and its deliveries, in one transaction. */
-  create(message: MessageRecord, deliveries: NewDelivery[]): Promise<void>;
+  /** With `idempotency`, the request's Idempotency-Key claim is completed in the same transaction: a repeat finds the message, whatever happens after the commit. */
+  create(message: MessageRecord, deliveries: NewDelivery[], idempotency?: CompletedRequest): Promise<void>;
   get(id: string): Promise<MessageRecord | null>;
   list(filter: { eventType: string | null }, options: ListOptions): Promise<Page<MessageRecord>>;
 }

@@ -116,6 +116,9 @@ export type IdempotencyRecord =
   /** The response carried a secret, so only the created resource's id is kept. */
   | { state: 'completed-secret'; requestHash: string; resourceId: string | null };
 
+/** What a completed request leaves: its response, or (when that carried a secret) only the created resource's id. */
+export type IdempotencyOutcome = { response: StoredResponse } | { resourceId: string | null };
+
 export interface IdempotencyStore {
   /**
    * Claims the scope for a new request. Returns null when claimed, otherwise the
@@ -129,7 +132,7 @@ export interface IdempotencyStore {
     staleBefore: Date,
     expiredBefore: Date,
   ): Promise<IdempotencyRecord | null>;
-  complete(scope: IdempotencyScope, outcome: { response: StoredResponse } | { resourceId: string | null }): Promise<void>;
+  complete(scope: IdempotencyScope, outcome: IdempotencyOutcome): Promise<void>;
   /** Forgets an in-flight claim whose request failed, so a retry runs again. */
   release(scope: IdempotencyScope): Promise<void>;
   deleteExpired(before: Date): Promise<number>;

@@ -314,6 +314,24 @@ test('two concurrent identical messages with one Idempotency-Key make one messag
   assertProblem(await h.post('/v1/messages', { body: { ...body, payload: { a: 2 } }, headers: { 'idempotency-key': 'race-1' } }), 422, 'idempotency-mismatch');
 });
 
+test('an Idempotency-Key is settled with its message in one transaction: a repeat finds the message even if nothing was recorded after the commit', async (t) => {
+  const h = await setup(t);
+  // As if the process died between committing the message and answering: the usual record after the response never happens.
+  h.services.store.idempotency.complete = async () => {
+    throw new Error('the process is gone');
+  };
+  const body = { eventType: 'x.y', payload: { a: 1 } };
+  const first = await h.post('/v1/messages', { body, headers: { 'idempotency-key': 'settled-1' } });
+  assert.equal(first.statusCode, 202, first.body);
+  // Past the time after which an unfinished claim is taken over by a repeat.
+  h.clock.advance(61_000);
+  const again = await h.post('/v1/messages', { body, headers: { 'idempotency-key': 'settled-1' } });
+  assert.deepEqual([again.statusCode, again.headers['idempotent-replayed'], again.headers.location], [202, 'true', first.headers.location]);
+  assert.deepEqual(again.json(), first.json());
+  assert.equal((await h.get('/v1/messages')).json<{ data: unknown[] }>().data.length, 1);
+  assertProblem(await h.post('/v1/messages', { body: { ...body, payload: { a: 2 } }, headers: { 'idempotency-key': 'settled-1' } }), 422, 'idempotency-mismatch');
+});
+
 test('message and delivery errors are problems and write nothing', async (t) => {
   const h = await setup(t);
   const json = { 'content-type': 'application/json' };

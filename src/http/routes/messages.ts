@@ -30,12 +30,19 @@ export function registerMessageRoutes(app: FastifyInstance, services: Services):
     },
     handler: async (request, reply) => {
       const now = clock();
-      const published = await services.router.publish(request.body.eventType, Buffer.from(JSON.stringify(request.body.payload)), now);
-      request.log.info({ event: 'message.created', messageId: published.id, eventType: request.body.eventType, deliveries: published.deliveries }, 'message published');
-      return reply
-        .code(202)
-        .header('location', `/v1/messages/${published.id}`)
-        .send({ id: published.id, eventType: request.body.eventType, createdAt: now.toISOString(), deliveries: published.deliveries });
+      const { eventType } = request.body;
+      const message = await services.router.prepare(eventType, Buffer.from(JSON.stringify(request.body.payload)), now);
+      const { id } = message.message;
+      const body = { id, eventType, createdAt: now.toISOString(), deliveries: message.deliveries.length };
+      const headers = { 'content-type': 'application/json; charset=utf-8', location: `/v1/messages/${id}` };
+      // An Idempotency-Key's outcome is stored with the message: a repeat finds it even if
+      // this process dies before answering.
+      const scope = request.idempotency;
+      await store.messages.create(message.message, message.deliveries, scope ? { scope, response: { statusCode: 202, headers, body: JSON.stringify(body) } } : undefined);
+      request.idempotency = null;
+      services.router.queued(message);
+      request.log.info({ event: 'message.created', messageId: id, eventType, deliveries: body.deliveries }, 'message published');
+      return reply.code(202).headers(headers).send(body);
     },
   });
 

@@ -1,9 +1,24 @@
 import type pg from 'pg';
-import type { IdempotencyStore, StoredResponse } from '../store.ts';
+import type { IdempotencyOutcome, IdempotencyScope, IdempotencyStore, StoredResponse } from '../store.ts';
 import { toIdempotencyRecord } from '../idempotencyRecord.ts';
+import type { Queryable } from './store.ts';
 import { guardPg, inTransaction } from './store.ts';
 
 const WHERE = 'key_id = $1 AND idempotency_key = $2 AND method = $3 AND path = $4';
+
+/** Completes a claim inside the caller's transaction (with the write the response describes). */
+export async function completeIdempotency(db: Queryable, s: IdempotencyScope, outcome: IdempotencyOutcome): Promise<void> {
+  const secret = 'resourceId' in outcome;
+  await db.query(`UPDATE idempotency_records SET state = $5, response = $6, resource_id = $7, updated_at = now() WHERE ${WHERE}`, [
+    s.keyId,
+    s.idempotencyKey,
+    s.method,
+    s.path,
+    secret ? 'completed-secret' : 'completed',
+    secret ? null : JSON.stringify(outcome.response),
+    secret ? outcome.resourceId : null,
+  ]);
+}
 
 export function createPostgresIdempotencyStore(pool: pg.Pool): IdempotencyStore {
   return {
@@ -32,18 +47,7 @@ export function createPostgresIdempotencyStore(pool: pg.Pool): IdempotencyStore 
       });
     },
     async complete(s, outcome) {
-      const secret = 'resourceId' in outcome;
-      await guardPg(() =>
-        pool.query(`UPDATE idempotency_records SET state = $5, response = $6, resource_id = $7, updated_at = now() WHERE ${WHERE}`, [
-          s.keyId,
-          s.idempotencyKey,
-          s.method,
-          s.path,
-          secret ? 'completed-secret' : 'completed',
-          secret ? null : JSON.stringify(outcome.response),
-          secret ? outcome.resourceId : null,
-        ]),
-      );
+      await guardPg(() => completeIdempotency(pool, s, outcome));
     },
     async release(s) {
       await guardPg(() => pool.query(`DELETE FROM idempotency_records WHERE ${WHERE} AND state = 'in-flight'`, [s.keyId, s.idempotencyKey, s.method, s.path]));

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { MessageRecord, MessageStore, NewDelivery } from '../deliveryStore.ts';
+import { completeIdempotency } from './idempotency.ts';
 import { listPage } from './listPage.ts';
 import type { Queryable } from './store.ts';
 import { guardPg, inTransaction } from './store.ts';
@@ -44,8 +45,11 @@ export async function insertDeliveries(db: Queryable, deliveries: NewDelivery[],
 
 export function createPostgresMessageStore(pool: pg.Pool): MessageStore {
   return {
-    async create(m, deliveries) {
-      await inTransaction(pool, (client) => insertMessage(client, m, deliveries));
+    async create(m, deliveries, idempotency) {
+      await inTransaction(pool, async (client) => {
+        await insertMessage(client, m, deliveries);
+        if (idempotency) await completeIdempotency(client, idempotency.scope, { response: idempotency.response });
+      });
     },
     async get(id) {
       return guardPg(async () => {

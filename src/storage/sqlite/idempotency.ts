@@ -1,4 +1,4 @@
-import type { IdempotencyStore, StoredResponse } from '../store.ts';
+import type { IdempotencyOutcome, IdempotencyScope, IdempotencyStore, StoredResponse } from '../store.ts';
 import { toIdempotencyRecord } from '../idempotencyRecord.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache } from './store.ts';
@@ -13,6 +13,21 @@ interface Row {
 }
 
 const WHERE = 'key_id = ? AND idempotency_key = ? AND method = ? AND path = ?';
+
+/** Completes a claim inside the caller's transaction (with the write the response describes). */
+export function completeIdempotency(db: SqliteDb, s: IdempotencyScope, outcome: IdempotencyOutcome): void {
+  const secret = 'resourceId' in outcome;
+  statementCache(db)(`UPDATE idempotency_records SET state = ?, response = ?, resource_id = ?, updated_at = ? WHERE ${WHERE}`).run(
+    secret ? 'completed-secret' : 'completed',
+    secret ? null : JSON.stringify(outcome.response),
+    secret ? outcome.resourceId : null,
+    Date.now(),
+    s.keyId,
+    s.idempotencyKey,
+    s.method,
+    s.path,
+  );
+}
 
 export function createSqliteIdempotencyStore(db: SqliteDb): IdempotencyStore {
   const sql = statementCache(db);
@@ -37,19 +52,7 @@ export function createSqliteIdempotencyStore(db: SqliteDb): IdempotencyStore {
       return guard(() => beginTx.immediate(scope, hash, now.getTime(), staleBefore.getTime(), expiredBefore.getTime()));
     },
     async complete(s, outcome) {
-      const secret = 'resourceId' in outcome;
-      guard(() =>
-        sql(`UPDATE idempotency_records SET state = ?, response = ?, resource_id = ?, updated_at = ? WHERE ${WHERE}`).run(
-          secret ? 'completed-secret' : 'completed',
-          secret ? null : JSON.stringify(outcome.response),
-          secret ? outcome.resourceId : null,
-          Date.now(),
-          s.keyId,
-          s.idempotencyKey,
-          s.method,
-          s.path,
-        ),
-      );
+      guard(() => completeIdempotency(db, s, outcome));
     },
     async release(s) {
       guard(() => sql(`DELETE FROM idempotency_records WHERE ${WHERE} AND state = 'in-flight'`).run(s.keyId, s.idempotencyKey, s.method, s.path));

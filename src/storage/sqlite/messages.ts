@@ -1,4 +1,5 @@
-import type { MessageRecord, MessageStore, NewDelivery } from '../deliveryStore.ts';
+import type { CompletedRequest, MessageRecord, MessageStore, NewDelivery } from '../deliveryStore.ts';
+import { completeIdempotency } from './idempotency.ts';
 import { afterSeq, seqPage } from './seqPage.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache } from './store.ts';
@@ -33,10 +34,13 @@ export function insertMessage(db: SqliteDb, m: MessageRecord, deliveries: NewDel
 
 export function createSqliteMessageStore(db: SqliteDb): MessageStore {
   const sql = statementCache(db);
-  const createTx = db.transaction((m: MessageRecord, deliveries: NewDelivery[]) => insertMessage(db, m, deliveries));
+  const createTx = db.transaction((m: MessageRecord, deliveries: NewDelivery[], idempotency: CompletedRequest | undefined) => {
+    insertMessage(db, m, deliveries);
+    if (idempotency) completeIdempotency(db, idempotency.scope, { response: idempotency.response });
+  });
   return {
-    async create(message, deliveries) {
-      guard(() => createTx.immediate(message, deliveries));
+    async create(message, deliveries, idempotency) {
+      guard(() => createTx.immediate(message, deliveries, idempotency));
     },
     async get(id) {
       return guard(() => {
