@@ -133,6 +133,13 @@ export const ConfigSchema = Type.Object(
     dataDir: Type.String({ default: './data', minLength: 1, description: 'Holds the SQLite store, admin.key and secret.key.' }),
     databaseUrl: Type.Optional(Type.String({ pattern: '^(sqlite:.+|postgres(ql)?://.+)$', description: '`sqlite:<path>` (default `<dataDir>/portcullis.db`) or `postgres://…`.' })),
     databaseSchema: Type.String({ default: 'portcullis', pattern: '^[a-z_][a-z0-9_]{0,62}$', description: 'PostgreSQL schema holding the tables.' }),
+    databaseStatementTimeoutMs: Type.Integer({
+      default: 30_000,
+      minimum: 100,
+      maximum: 3_600_000,
+      description:
+        'PostgreSQL: a statement running longer is cancelled by the server. A query with no answer for this long plus 3 s (a server or network gone silent) fails in the process, and its connection is dropped.',
+    }),
     redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://.+$', description: 'Turns on shared rate-limit counters.' })),
     secretKey: Type.Optional(Type.String({ minLength: 32, description: 'Root secret; when unset, init generates `<dataDir>/secret.key`.' })),
     logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),

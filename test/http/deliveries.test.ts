@@ -702,3 +702,22 @@ test('an attempt never outlives its lease: an endpoint timeout longer than three
   const [d] = await until('cut', () => deliveriesOf(h, `subject=${msg.id}`), (ds) => ds[0]?.lastError !== null && ds[0]?.lastError !== undefined);
   assert.deepEqual([d!.lastError, d!.attempts, a.got.length], ['timed out after 1500 ms', 1, 1]);
 });
+
+test('with the defaults, a failing delivery is attempted eight times over about a day, then dead-lettered; the timeout is 15 s', async (t) => {
+  const h = await setup(t);
+  const a = await receiver(t);
+  a.handle((_req, res) => {
+    res.statusCode = 500;
+    res.end();
+  });
+  const ep = await endpoint(h, { url: a.url });
+  assert.equal((await h.get(`/v1/endpoints/${ep.id}`)).json<{ timeoutSeconds: number }>().timeoutSeconds, 15);
+  const started = h.clock().getTime();
+  const msg = await publish(h, 'a.b', {});
+  const [d] = await until('dead', () => deliveriesOf(h, `subject=${msg.id}`), (ds) => ds[0]?.status === 'dead', () => h.clock.advance(600_000), 60_000);
+  assert.equal(d!.attempts, 8);
+  assert.equal((await deliveryDetail(h, d!.id)).history.length, 8);
+  const hours = (h.clock().getTime() - started) / 3_600_000;
+  // 0 + 5 s + 5 min + 30 min + 2 h + 5 h + 10 h + 10 h = 27.6 h, each ±20 %.
+  assert.ok(hours > 22 && hours < 34, `${hours} h`);
+});

@@ -115,6 +115,31 @@ test('a /v1 request while the store is down is a 503 store-unavailable with Retr
   }
 });
 
+test(
+  'on PostgreSQL, a query to a server gone silent fails after the statement timeout plus 3 s with 503, and the process serves again once the network answers',
+  { skip: TEST_ENGINE !== 'postgres' && 'SQLite has no server to go silent' },
+  async (t) => {
+    const direct = new URL(TEST_DATABASE_URL!);
+    const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+    t.after(() => proxy.close());
+    const h = await startHarness(t, { env: { PORTCULLIS_DATABASE_URL: proxy.via(TEST_DATABASE_URL!), PORTCULLIS_DATABASE_STATEMENT_TIMEOUT_MS: '500' } });
+    // Idle connections in the pool, so the queries go out on open ones (a new connection would meet the connect timeout instead).
+    await Promise.all(Array.from({ length: 10 }, () => h.get('/v1/keys?limit=1')));
+
+    proxy.stall();
+    const started = Date.now();
+    const [read, write] = await Promise.all([h.get('/v1/keys?limit=1'), h.post('/v1/endpoints', { body: { url: 'https://hooks.example.com/' } })]);
+    const waited = Date.now() - started;
+    assertProblem(read, 503, 'store-unavailable');
+    assertProblem(write, 503, 'store-unavailable');
+    assert.ok(waited >= 3000 && waited < 10_000, `gave up after ${waited} ms`);
+
+    proxy.restore();
+    assert.equal((await h.get('/v1/keys?limit=1')).statusCode, 200);
+    assert.equal((await h.post('/v1/endpoints', { body: { url: 'https://hooks.example.com/' } })).statusCode, 201);
+  },
+);
+
 runAuthSuite({ method: 'GET', url: '/metrics', scope: 'metrics:read' });
 
 test('/metrics counts requests by route template and status, with a latency histogram', async (t) => {

@@ -17,6 +17,7 @@ import { createPostgresSignals } from './signals.ts';
 const MIGRATIONS = loadMigrations(new URL('./migrations/', import.meta.url));
 /** How long to wait for a pooled connection before the store counts as down. */
 export const PG_CONNECT_TIMEOUT_MS = 3000;
+/** The default of `databaseStatementTimeoutMs`. */
 export const PG_STATEMENT_TIMEOUT_MS = 30_000;
 export const PG_POOL_MAX = 10;
 /** Connections of the claim pool (see openPostgresStore): the worker's and the dispatcher's claims, two at most each at once. */
@@ -26,6 +27,12 @@ export interface PostgresOptions {
   url: string;
   /** Schema holding Portcullis's tables; created by `migrate` when missing. */
   schema: string;
+  /**
+   * The server cancels a statement running longer; the client gives up on a query
+   * unanswered for this plus PG_CONNECT_TIMEOUT_MS (a server or network gone silent,
+   * which no server-side timeout ends) and drops its connection.
+   */
+  statementTimeoutMs?: number;
 }
 
 /** A pool (or a client inside a transaction): the only handle queries take. */
@@ -38,7 +45,7 @@ function isUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   if (e.code && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08'))) return true;
   const m = e.message ?? '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED|Cannot use a pool after calling end/.test(m);
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED|Cannot use a pool after calling end|Query read timeout/.test(m);
 }
 
 export async function guardPg<T>(fn: () => Promise<T>): Promise<T> {
@@ -66,7 +73,9 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
       return result;
     } catch (err) {
       failure = err;
-      await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that failed is dropped below, which ends the transaction on the server;
+      // a ROLLBACK would only queue behind the query that never answered.
+      if (!isUnavailable(err)) await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       client.off('error', ignore);
@@ -79,17 +88,19 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
 export const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 
 export function openPostgresStore(options: PostgresOptions): Store {
-  const settings = `-c search_path=${options.schema} -c statement_timeout=${PG_STATEMENT_TIMEOUT_MS}`;
+  const statementTimeoutMs = options.statementTimeoutMs ?? PG_STATEMENT_TIMEOUT_MS;
+  const settings = `-c search_path=${options.schema} -c statement_timeout=${statementTimeoutMs}`;
   const connection = { connectionString: options.url, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS, application_name: 'portcullis' };
+  const queryTimeout = { query_timeout: statementTimeoutMs + PG_CONNECT_TIMEOUT_MS };
   // synchronous_commit=on: a COMMIT returns only once it is durable (principle 1).
-  const pool = new pg.Pool({ ...connection, max: PG_POOL_MAX, options: `${settings} -c synchronous_commit=on` });
+  const pool = new pg.Pool({ ...connection, ...queryTimeout, max: PG_POOL_MAX, options: `${settings} -c synchronous_commit=on` });
   // Lease claims (jobs, deliveries) run on connections of their own, set for them.
   // synchronous_commit=off: a claim lost in a crash is harmless (its rows go back to what they
   // were and are claimed again), and the durable commit of the outcome flushes the WAL past it.
   // enable_bitmapscan=off: a claim reads its index in order and stops at its limit; with the
   // statistics of a queue table that just filled (a few rows, says the planner) a bitmap scan
   // gathered every due row and sorted them, and left dead index entries unmarked.
-  const claimPool = new pg.Pool({ ...connection, max: PG_CLAIM_POOL_MAX, options: `${settings} -c synchronous_commit=off -c enable_bitmapscan=off` });
+  const claimPool = new pg.Pool({ ...connection, ...queryTimeout, max: PG_CLAIM_POOL_MAX, options: `${settings} -c synchronous_commit=off -c enable_bitmapscan=off` });
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
   claimPool.on('error', () => undefined);
