@@ -5,8 +5,9 @@ import { webhookSignature } from '../core/webhookSigning.ts';
 /**
  * Headers of an inbound event that are not forwarded: hop-by-hop and framing
  * ones, the provider's signatures (they sign for us, not for the receiver, and
- * ours replace them), the path it took to us, and anything of ours. Besides these,
- * any name that looks like a credential or a signature (see CREDENTIAL_LIKE).
+ * ours replace them), credentials a sender added, the path it took to us, and
+ * anything of ours. Besides these, any name holding `signature` or `hmac`. (A
+ * generic source's own signature header is not even stored with the event.)
  */
 const NOT_FORWARDED = new Set([
   'host',
@@ -25,6 +26,11 @@ const NOT_FORWARDED = new Set([
   'x-slack-signature',
   'x-slack-request-timestamp',
   'x-webhook-secret',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'x-api-key',
+  'api-key',
   'webhook-id',
   'webhook-timestamp',
   'webhook-signature',
@@ -39,8 +45,8 @@ const NOT_FORWARDED = new Set([
   'trailer',
   'upgrade',
 ]);
-/** Names that suggest a credential or a signature (a generic source's own signature header, an API key a sender added). */
-const CREDENTIAL_LIKE = /auth|token|secret|key|pass|credential|session|cookie|signature|hmac/;
+/** Names of signatures whatever the provider (`Svix-Signature`, `X-Acme-Hmac`); a broader rule would drop `X-Event-Key` (Bitbucket's event type). */
+const SIGNATURE_LIKE = /signature|hmac/;
 
 export const USER_AGENT = 'Portcullis-Webhooks/1';
 
@@ -56,8 +62,6 @@ export interface AttemptRequest {
   contentType: string;
   /** The provider's headers of a forwarded inbound event (filtered here), and the endpoint's own. */
   eventHeaders: Record<string, string>;
-  /** Event headers never forwarded besides the usual ones: a generic source's signature and timestamp headers. */
-  eventHeadersDropped: readonly string[];
   endpointHeaders: Record<string, string>;
   timeoutMs: number;
   responseBodyMaxBytes: number;
@@ -74,11 +78,9 @@ export interface AttemptResponse {
   retryAfter: string | null;
 }
 
-/** The event's headers a receiver gets; `dropped` names more to leave out (the source's own signature headers). */
-export function forwardedHeaders(eventHeaders: Record<string, string>, dropped: readonly string[] = []): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(eventHeaders).filter(([name]) => !NOT_FORWARDED.has(name) && !name.startsWith('portcullis-') && !CREDENTIAL_LIKE.test(name) && !dropped.includes(name)),
-  );
+/** The event's headers a receiver gets. */
+export function forwardedHeaders(eventHeaders: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(eventHeaders).filter(([name]) => !NOT_FORWARDED.has(name) && !name.startsWith('portcullis-') && !SIGNATURE_LIKE.test(name)));
 }
 
 /** Reads at most `max` bytes of a response body and drops the rest unread. */
@@ -99,7 +101,7 @@ async function readSome(body: AsyncIterable<Buffer> & { destroy(): void }, max: 
 export async function sendAttempt(client: OutboundClient, req: AttemptRequest): Promise<AttemptResponse> {
   const timestamp = Math.floor(req.now.getTime() / 1000);
   const headers: Record<string, string> = {
-    ...forwardedHeaders(req.eventHeaders, req.eventHeadersDropped),
+    ...forwardedHeaders(req.eventHeaders),
     ...req.endpointHeaders,
     'content-type': req.contentType,
     'user-agent': USER_AGENT,

@@ -14,8 +14,6 @@ import type { ClaimedDelivery, DeliveryOutcome, EndpointRecord } from '../storag
 import type { Store } from '../storage/store.ts';
 import { sendAttempt } from './attempt.ts';
 import type { Router } from './router.ts';
-import type { SourceCache } from '../ingest/sourceCache.ts';
-import type { GenericHmacOptions } from '../ingest/verify/index.ts';
 import { startClaimLoop } from '../queue/claimLoop.ts';
 import type { Wakeup } from '../queue/wakeup.ts';
 
@@ -35,8 +33,6 @@ export interface DispatcherOptions {
   router: Router;
   /** Where endpoints' rate-limit state lives: with Redis, shared by every process. */
   limiter: Limiter;
-  /** Sources of forwarded events: a generic source's signature headers are not forwarded. */
-  sources: SourceCache;
 }
 
 export interface Dispatcher {
@@ -113,26 +109,16 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     return Math.ceil((step.tatUs + intervalUs - nowUs - policy.burst * intervalUs) / 1000);
   }
 
-  interface Payload {
-    body: Buffer;
-    contentType: string;
-    headers: Record<string, string>;
-    /** Event headers not forwarded besides the usual ones. */
-    dropped: readonly string[];
-    sourceId: string | null;
-  }
-  async function payloadOf(d: ClaimedDelivery): Promise<Payload | string> {
+  async function payloadOf(d: ClaimedDelivery): Promise<{ body: Buffer; contentType: string; headers: Record<string, string>; sourceId: string | null } | string> {
     if (d.subjectKind === 'message') {
-      if (d.payload) return { body: d.payload, contentType: 'application/json', headers: {}, dropped: [], sourceId: null };
+      if (d.payload) return { body: d.payload, contentType: 'application/json', headers: {}, sourceId: null };
       const message = await store.messages.get(d.subjectId);
-      return message ? { body: message.payload, contentType: 'application/json', headers: {}, dropped: [], sourceId: null } : `message ${d.subjectId} no longer exists`;
+      return message ? { body: message.payload, contentType: 'application/json', headers: {}, sourceId: null } : `message ${d.subjectId} no longer exists`;
     }
     const event = await store.events.get(d.subjectId);
     if (!event) return `event ${d.subjectId} no longer exists`;
     if (event.body === null) return `the body of event ${d.subjectId} is no longer kept (retention)`;
-    const generic = (await o.sources.get(event.sourceId))?.record.generic as Partial<GenericHmacOptions> | null | undefined;
-    const dropped = [generic?.signatureHeader, generic?.timestampHeader].filter((name): name is string => typeof name === 'string');
-    return { body: event.body, contentType: event.headers['content-type'] ?? 'application/octet-stream', headers: event.headers, dropped, sourceId: event.sourceId };
+    return { body: event.body, contentType: event.headers['content-type'] ?? 'application/octet-stream', headers: event.headers, sourceId: event.sourceId };
   }
 
   async function health(endpoint: EndpointRecord, ok: boolean, gone: boolean, now: Date): Promise<void> {
@@ -151,7 +137,9 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     if (reason === null) return;
     // No URL in it: paths and queries may hold the receiver's credentials, and other endpoints get this.
     const payload = { type: 'portcullis.endpoint.disabled', timestamp: now.toISOString(), data: { endpointId: endpoint.id, reason, failingSince: streak.failingSince?.toISOString() ?? null } };
-    const announcement = await o.router.prepare(payload.type, Buffer.from(JSON.stringify(payload)), now);
+    const prepared = await o.router.prepare(payload.type, Buffer.from(JSON.stringify(payload)), now);
+    // Not to the endpoint itself (it may be subscribed to portcullis.*): it would get it once re-enabled, late.
+    const announcement = { ...prepared, deliveries: prepared.deliveries.filter((x) => x.endpointId !== endpoint.id) };
     if (!(await store.endpoints.disable(endpoint.id, reason, now, announcement))) return;
     o.router.endpointsChanged();
     o.router.queued(announcement);
@@ -194,7 +182,6 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
       body: payload.body,
       contentType: payload.contentType,
       eventHeaders: payload.headers,
-      eventHeadersDropped: payload.dropped,
       endpointHeaders: headersOf(endpoint),
       // Never past three quarters of the lease, or another claim could send it again meanwhile.
       timeoutMs: Math.min(endpoint.timeoutMs, Math.floor(settings.leaseMs * 0.75)),

@@ -25,7 +25,6 @@ export function startBackground(services: Services, log: Logger): Background {
     wakeup: services.newDeliveries,
     router: services.router,
     limiter: services.limiter,
-    sources: services.sourceCache,
   });
   const retention = startRetention(store.events, config.retention, clock, log, metrics);
   return {

@@ -25,7 +25,7 @@ test('kill -9 of the server mid-delivery: the delivery is attempted again after 
   const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
 
   const ws = await createWorkspace(t);
-  const env = { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 20, leaseMs: 1500 }) };
+  const env = { PORTCULLIS_SSRF_ALLOW: '127.0.0.0/8', PORTCULLIS_DELIVERY: JSON.stringify({ pollMs: 20, leaseMs: 4000 }) };
   let server = await startServe(t, { workspace: ws, env });
   const key = server.adminKey!;
   const ep = await httpRequest(`${server.url}/v1/endpoints`, { method: 'POST', key, body: { url, timeoutSeconds: 60 } });

@@ -7,6 +7,7 @@ import { openStore } from '../../src/storage/open.ts';
 import type { NewApiKey } from '../../src/storage/store.ts';
 import { InvalidCursorError } from '../../src/storage/store.ts';
 import { TEST_DATABASE_URL, TEST_ENGINE } from '../harness/engine.ts';
+import { onCleanup } from '../harness/cleanup.ts';
 import { openTestStore } from '../harness/store.ts';
 
 function newKey(overrides: Partial<NewApiKey> = {}): NewApiKey {
@@ -32,7 +33,7 @@ test(`[${TEST_ENGINE}] migrations apply once, also when two processes migrate at
   const { store, config } = await openTestStore(t);
   assert.equal(await store.migrate(), 0);
   const others = [openStore(config), openStore(config)];
-  t.after(() => Promise.all(others.map((s) => s.close())));
+  onCleanup(t, () => Promise.all(others.map((s) => s.close())).then(() => undefined));
   const applied = await Promise.all(others.map((s) => s.migrate()));
   assert.deepEqual(applied, [0, 0]);
   assert.deepEqual(await store.check(), { reachable: true, migrated: true });
@@ -65,7 +66,7 @@ test(`[${TEST_ENGINE}] the same secret hash cannot belong to two keys`, async (t
 test(`[${TEST_ENGINE}] bootstrap happens once per store, even when raced`, async (t) => {
   const { store, config } = await openTestStore(t);
   const other = openStore(config);
-  t.after(() => other.close());
+  onCleanup(t, () => other.close());
   const results = await Promise.all([store.keys.bootstrap(newKey(), { secret_check: 'a' }), other.keys.bootstrap(newKey(), { secret_check: 'b' })]);
   assert.equal(results.filter((r) => r !== null).length, 1);
   assert.equal((await store.keys.list({ limit: 10, cursor: null })).data.length, 1);

@@ -438,7 +438,6 @@ export function registerEndpointRoutes(app: FastifyInstance, services: Services)
         body: payload,
         contentType: 'application/json',
         eventHeaders: {},
-        eventHeadersDropped: [],
         endpointHeaders,
         timeoutMs: endpoint.timeoutMs,
         responseBodyMaxBytes: services.config.delivery.responseBodyMaxBytes,

@@ -88,11 +88,14 @@ export async function registerInboundRoutes(app: FastifyInstance, services: Serv
         const body = request.body ? await readLimited(request.body as Readable, source.bodyLimit) : Buffer.alloc(0);
         if (body === null) throw tooLarge();
 
+        const generic = (source.generic ?? undefined) as GenericHmacOptions | undefined;
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !NOT_KEPT.has(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-        const verify = verifierFor(source.type as SourceType, (source.generic ?? undefined) as GenericHmacOptions | undefined);
+        const verify = verifierFor(source.type as SourceType, generic);
         const now = clock();
         const verdict = verify({ headers: { ...headers, 'x-webhook-secret': request.headers['x-webhook-secret'] as string | undefined }, body }, { secrets: secretsOf(receiving, now), now });
+        // A generic source's signature, whatever its header's name, is kept neither with the event nor forwarded.
+        if (generic) delete headers[generic.signatureHeader];
         if (!verdict.ok) {
           metrics.webhooksRejected.inc({ source: source.id, reason: verdict.reason });
           request.log.info({ sourceId: source.id, reason: verdict.reason }, 'delivery refused');
@@ -102,6 +105,10 @@ export async function registerInboundRoutes(app: FastifyInstance, services: Serv
         // Slack's url_verification is a handshake, not an event: answered, not stored.
         if (verdict.reply) return reply.type(verdict.reply.contentType).send(verdict.reply.body);
         const type = eventType(source.type as SourceType, verdict.type);
+        // Read from the body by a generic source's paths: PostgreSQL text cannot hold U+0000.
+        if ([type, verdict.deliveryId, verdict.dedupKey].some((v) => typeof v === 'string' && v.includes('\u0000'))) {
+          throw new Problem('malformed-request', { detail: 'the event type or delivery id read from the body holds U+0000' });
+        }
 
         // Limited only once the signature holds: a flood of unsigned or forged requests to a
         // known URL then cannot spend the provider's budget and get its real deliveries refused.

@@ -4,6 +4,7 @@ import { StoreUnavailableError } from '../store.ts';
 import { PG_CONNECT_TIMEOUT_MS, guardPg, inTransaction } from './store.ts';
 import { listPage } from './listPage.ts';
 import { createGroupCommit } from '../groupCommit.ts';
+import { commitEachOnRefusal } from './eachAlone.ts';
 import { PG_INGEST_MAX_IN_FLIGHT, ingestBatch } from './ingestBatch.ts';
 import { createPostgresRetention } from './retention.ts';
 
@@ -36,7 +37,8 @@ export function toRecord(row: Row): EventRecord {
 
 export function createPostgresEventStore(pool: pg.Pool): EventStore {
   const ingestBatcher = createGroupCommit({
-    commit: (events: NewEvent[]) => ingestBatch(pool, events),
+    // One delivery the server refuses fails alone, not every delivery that shared its commit.
+    commit: (events: NewEvent[]) => commitEachOnRefusal(events, (some) => ingestBatch(pool, some)),
     weigh: (e) => e.body.length,
     maxInFlight: PG_INGEST_MAX_IN_FLIGHT,
     // While the running batches hang (a server that stopped answering), the deliveries behind

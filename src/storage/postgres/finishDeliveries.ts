@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { BatchOutcome } from '../groupCommit.ts';
 import type { ClaimedDelivery, DeliveryAttempt, DeliveryOutcome } from '../deliveryStore.ts';
-import { StoreUnavailableError } from '../store.ts';
+import { commitEachOnRefusal } from './eachAlone.ts';
 import { guardPg } from './store.ts';
 
 export interface Finish {
@@ -21,23 +21,8 @@ export const PG_FINISH_MAX_IN_FLIGHT = 2;
  * (../groupCommit.ts): a statement per delivery held a pooled connection each.
  */
 export async function finishDeliveries(pool: pg.Pool, items: Finish[]): Promise<BatchOutcome<boolean>[]> {
-  try {
-    return await finishTogether(pool, items);
-  } catch (err) {
-    if (items.length === 1 || err instanceof StoreUnavailableError) throw err;
-    // One outcome the server refuses must not hold the others back (they would be
-    // sent again when their leases end): each is saved alone, and only it fails.
-    const outcomes: BatchOutcome<boolean>[] = [];
-    for (const item of items) {
-      try {
-        outcomes.push((await finishTogether(pool, [item]))[0]!);
-      } catch (error) {
-        if (error instanceof StoreUnavailableError) throw error;
-        outcomes.push({ ok: false, error });
-      }
-    }
-    return outcomes;
-  }
+  // One outcome the server refuses must not hold the others back: they would be sent again when their leases end.
+  return commitEachOnRefusal(items, (some) => finishTogether(pool, some));
 }
 
 async function finishTogether(pool: pg.Pool, items: Finish[]): Promise<BatchOutcome<boolean>[]> {
