@@ -36,8 +36,12 @@ export interface SsrfGuard {
 
 export function createSsrfGuard(allow: readonly string[], resolver: Resolver = systemResolver): SsrfGuard {
   const verdict = createAddressGuard(allow);
+  /** Literal addresses already allowed: their verdict never changes (names are resolved every time). */
+  const allowedLiterals = new Map<string, LookupAddress[]>();
 
   async function check(host: string): Promise<LookupAddress[]> {
+    const known = allowedLiterals.get(host);
+    if (known) return known;
     const bare = host.replace(/^\[|\]$/g, '');
     const family = isIP(bare);
     const addresses = family ? [{ address: bare, family }] : await resolver(bare);
@@ -46,6 +50,10 @@ export function createSsrfGuard(allow: readonly string[], resolver: Resolver = s
     for (const { address } of addresses) {
       const v = verdict(address);
       if (!v.allowed) throw new SsrfRefused(bare, v.range);
+    }
+    if (family) {
+      if (allowedLiterals.size >= 10_000) allowedLiterals.clear();
+      allowedLiterals.set(host, addresses);
     }
     return addresses;
   }

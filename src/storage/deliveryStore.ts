@@ -172,10 +172,12 @@ export interface DeliveryStore {
   /** Routes an inbound event: deliveries already made for the same cause are not made again. */
   createMany(deliveries: NewDelivery[], now: Date): Promise<number>;
   /**
-   * Leases up to `limit` due deliveries of enabled endpoints (or whose lease ran
-   * out), skipping `busyEndpoints`; concurrent claimers never get the same one.
+   * Leases up to `limit` due deliveries (or whose lease ran out), never of
+   * `skipEndpoints`; concurrent claimers never get the same one. Deliveries of
+   * disabled or deleted endpoints not named may be claimed: the caller puts them
+   * back or dead-letters them.
    */
-  claim(options: { limit: number; leaseMs: number; now: Date; busyEndpoints: readonly string[] }): Promise<ClaimedDelivery[]>;
+  claim(options: { limit: number; leaseMs: number; now: Date; skipEndpoints: readonly string[] }): Promise<ClaimedDelivery[]>;
   /** A delivery made at once, outside the queue (an endpoint's test): stored finished (succeeded or dead), with its one attempt. */
   recordSent(delivery: NewDelivery, attempt: DeliveryAttempt, now: Date): Promise<void>;
   /** Records the attempt (unless postponed) and the outcome; false when the lease was lost. */

@@ -28,7 +28,7 @@ test(`[${TEST_ENGINE}] outcomes saved together: one the store refuses fails alon
     { id: 'msg_01jdx3m5a8q2v7k4r9t6w1y3za', eventType: 'a.b', payload: Buffer.from('{}'), createdAt: now },
     ids.map((id, i) => ({ id, endpointId: endpoint.id, subjectKind: 'message' as const, subjectId: 'msg_01jdx3m5a8q2v7k4r9t6w1y3za', causeId: `c${i}`, eventType: 'a.b', nextAttemptAt: now })),
   );
-  const claimed = await store.deliveries.claim({ limit: 10, leaseMs: 60_000, now, busyEndpoints: [] });
+  const claimed = await store.deliveries.claim({ limit: 10, leaseMs: 60_000, now, skipEndpoints: [] });
   assert.equal(claimed.length, 3);
 
   const poisoned = 1;

@@ -47,14 +47,18 @@ function filterSql(n: number): string {
 }
 const filterParams = (f: DeliveryFilter): unknown[] => [f.endpointId, f.subjectId, f.status, f.from, f.to];
 
-/** `claimPool`: connections set for lease claims (see openPostgresStore). */
+/**
+ * `claimPool`: connections set for lease claims (see openPostgresStore), which
+ * also save outcomes: an outcome lost in a crash of the server leaves its
+ * delivery leased or pending, so it is sent again (at least once), never lost.
+ */
 export function createPostgresDeliveryStore(pool: pg.Pool, claimPool: pg.Pool): DeliveryStore {
-  const finishes = createGroupCommit({ commit: (items: Finish[]) => finishDeliveries(pool, items), weigh: () => 0, maxInFlight: PG_FINISH_MAX_IN_FLIGHT });
+  const finishes = createGroupCommit({ commit: (items: Finish[]) => finishDeliveries(claimPool, items), weigh: () => 0, maxInFlight: PG_FINISH_MAX_IN_FLIGHT });
   return {
     async createMany(deliveries, now) {
       return guardPg(() => insertDeliveries(pool, deliveries, now));
     },
-    async claim({ limit, leaseMs, now, busyEndpoints }) {
+    async claim({ limit, leaseMs, now, skipEndpoints }) {
       const token = randomUUID();
       return guardPg(async () => {
         const res = await claimPool.query<Row & { payload: Buffer | null }>(
@@ -75,7 +79,7 @@ export function createPostgresDeliveryStore(pool: pg.Pool, claimPool: pg.Pool): 
            UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, round_attempts = d.round_attempts + 1, lease_until = $1, lease_token = $2, updated_at = $3
            WHERE d.id IN (SELECT id FROM (SELECT * FROM expired UNION ALL SELECT * FROM pending) c ORDER BY due, seq LIMIT $5)
            RETURNING d.*, (SELECT m.payload FROM messages m WHERE d.subject_kind = 'message' AND m.id = d.subject_id) AS payload`,
-          [new Date(now.getTime() + leaseMs), token, now, busyEndpoints, limit],
+          [new Date(now.getTime() + leaseMs), token, now, skipEndpoints, limit],
         );
         return res.rows.map((r) => ({
           id: r.id,

@@ -20,8 +20,8 @@ export const PG_CONNECT_TIMEOUT_MS = 3000;
 /** The default of `databaseStatementTimeoutMs`. */
 export const PG_STATEMENT_TIMEOUT_MS = 30_000;
 export const PG_POOL_MAX = 10;
-/** Connections of the claim pool (see openPostgresStore): the worker's and the dispatcher's claims, two at most each at once. */
-export const PG_CLAIM_POOL_MAX = 4;
+/** Connections of the claim pool (see openPostgresStore): the worker's and the dispatcher's claims, two at most each at once, and delivery outcomes, two at most. */
+export const PG_CLAIM_POOL_MAX = 6;
 
 export interface PostgresOptions {
   url: string;
@@ -94,9 +94,10 @@ export function openPostgresStore(options: PostgresOptions): Store {
   const queryTimeout = { query_timeout: statementTimeoutMs + PG_CONNECT_TIMEOUT_MS };
   // synchronous_commit=on: a COMMIT returns only once it is durable (principle 1).
   const pool = new pg.Pool({ ...connection, ...queryTimeout, max: PG_POOL_MAX, options: `${settings} -c synchronous_commit=on` });
-  // Lease claims (jobs, deliveries) run on connections of their own, set for them.
+  // Lease claims (jobs, deliveries) and delivery outcomes run on connections of their own, set for them.
   // synchronous_commit=off: a claim lost in a crash is harmless (its rows go back to what they
-  // were and are claimed again), and the durable commit of the outcome flushes the WAL past it.
+  // were and are claimed again), and so is a delivery's outcome (the delivery is sent again: at
+  // least once); the next durable commit flushes the WAL past them.
   // enable_bitmapscan=off: a claim reads its index in order and stops at its limit; with the
   // statistics of a queue table that just filled (a few rows, says the planner) a bitmap scan
   // gathered every due row and sorted them, and left dead index entries unmarked.

@@ -116,11 +116,13 @@ export function guard<T>(fn: () => T): T {
 }
 
 /**
- * Runs a write transaction whose loss in a crash is harmless, a lease claim (the
- * rows go back to their state before it and are claimed again), without an fsync
- * of its own: its commit runs with synchronous=NORMAL. The next synchronous=FULL
- * commit syncs the WAL up to its own frames, this transaction's included, so what
- * follows a claim (the outcome of the attempt) is durable with it and in order.
+ * Runs a write transaction whose loss in a crash is harmless without an fsync of
+ * its own: its commit runs with synchronous=NORMAL. A lease claim lost goes back
+ * to the state before it and is claimed again; a delivery's outcome lost leaves
+ * the delivery to be sent again (at least once). In WAL mode such a commit
+ * survives the process dying (kill -9); only an OS crash or power loss before
+ * the next synchronous=FULL commit, which syncs the WAL up to its own frames and
+ * so this one's too, can undo it.
  */
 export function unsyncedWriter(db: SqliteDb): <T>(tx: () => T) => T {
   // Only in WAL mode does a later commit's sync cover this one (':memory:' has no WAL, nor a need).
