@@ -13,7 +13,6 @@ import type { OutboundClient } from '../outbound/client.ts';
 import type { ClaimedDelivery, DeliveryOutcome, EndpointRecord } from '../storage/deliveryStore.ts';
 import type { Store } from '../storage/store.ts';
 import { sendAttempt } from './attempt.ts';
-import { ENDPOINT_LIST_TTL_MS } from './router.ts';
 import type { Router } from './router.ts';
 import { startClaimLoop } from '../queue/claimLoop.ts';
 import type { Wakeup } from '../queue/wakeup.ts';
@@ -86,12 +85,8 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
   /** Outcomes being saved after their slot was freed. */
   const saving = new Set<Promise<void>>();
 
-  /** Endpoints whose deliveries a claim leaves: those at their concurrency here, and those disabled. */
-  const skipped = (): string[] => {
-    const busy = [...perEndpoint].filter(([, n]) => n >= settings.perEndpointConcurrency).map(([id]) => id);
-    const disabled = o.router.disabledIds();
-    return disabled.length === 0 ? busy : [...busy, ...disabled];
-  };
+  /** Endpoints at their concurrency here: a claim leaves their deliveries. */
+  const busy = (): string[] => [...perEndpoint].filter(([, n]) => n >= settings.perEndpointConcurrency).map(([id]) => id);
 
   /**
    * Over its deliveries-per-second limit: how long until the next one may go.
@@ -163,9 +158,8 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
       return;
     }
     if (!endpoint.enabled) {
-      // Disabled since it was claimed, or since the list claims skip was read: back in the queue,
-      // and not claimed again before that list is read anew. Resumed when it is enabled again.
-      await store.deliveries.finish(d, { kind: 'postponed', nextAttemptAt: new Date(startedAt.getTime() + ENDPOINT_LIST_TTL_MS) }, null, startedAt);
+      // Disabled since it was claimed: back in the queue, resumed when it is enabled again.
+      await store.deliveries.finish(d, { kind: 'postponed', nextAttemptAt: startedAt }, null, startedAt);
       return;
     }
     const wait = await rateDelayMs(endpoint, startedAt.getTime());
@@ -258,7 +252,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
   const loop = startClaimLoop({
     concurrency: settings.concurrency,
     pollMs: settings.pollMs,
-    claim: (free) => store.deliveries.claim({ limit: free, leaseMs: settings.leaseMs, now: clock(), skipEndpoints: skipped() }),
+    claim: (free) => store.deliveries.claim({ limit: free, leaseMs: settings.leaseMs, now: clock(), skipEndpoints: busy() }),
     run,
     onClaimError: (err) => log.warn({ err: err.message }, 'claiming deliveries failed'),
     wakeup,

@@ -56,25 +56,17 @@ export interface Router {
   endpoint(id: string): Promise<EndpointRecord | null>;
   /** Endpoints were created, changed or deleted: read them again. */
   endpointsChanged(): void;
-  /** The disabled endpoints in the last list read (a claim skips their deliveries). */
-  disabledIds(): string[];
 }
 
 /** `retrySchedule`: the server's schedule, for endpoints without their own. */
 export function createRouter(store: Store, clock: () => Date, queued: Wakeup, retrySchedule: readonly number[]): Router {
   // Routing reads every endpoint for every message and event; endpoints are few and change rarely.
   let cached: { endpoints: Promise<EndpointRecord[]>; until: number } | null = null;
-  // Kept apart from the list routing reads on demand, so claims do not make routing read early.
-  let disabled: string[] = [];
-  let disabledUntil = 0;
   const endpoints = (): Promise<EndpointRecord[]> => {
     if (cached === null || cached.until <= Date.now()) {
       const read = store.endpoints.all();
       cached = { endpoints: read, until: Date.now() + ENDPOINT_LIST_TTL_MS };
-      read.then(
-        (list) => (disabled = list.filter((e) => !e.enabled).map((e) => e.id)),
-        () => (cached = null),
-      );
+      read.catch(() => (cached = null));
     }
     return cached.endpoints;
   };
@@ -104,20 +96,6 @@ export function createRouter(store: Store, clock: () => Date, queued: Wakeup, re
     },
     endpointsChanged() {
       cached = null;
-      // One enabled again must not wait for the next read to be claimed; one just disabled is put back if claimed.
-      disabled = [];
-      disabledUntil = 0;
-    },
-    disabledIds() {
-      // Read anew once a second, so an endpoint enabled through another process is claimed again.
-      if (disabledUntil <= Date.now()) {
-        disabledUntil = Date.now() + ENDPOINT_LIST_TTL_MS;
-        store.endpoints.all().then(
-          (list) => (disabled = list.filter((e) => !e.enabled).map((e) => e.id)),
-          () => (disabledUntil = 0),
-        );
-      }
-      return disabled;
     },
   };
 }

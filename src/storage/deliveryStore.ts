@@ -172,10 +172,9 @@ export interface DeliveryStore {
   /** Routes an inbound event: deliveries already made for the same cause are not made again. */
   createMany(deliveries: NewDelivery[], now: Date): Promise<number>;
   /**
-   * Leases up to `limit` due deliveries (or whose lease ran out), never of
-   * `skipEndpoints`; concurrent claimers never get the same one. Deliveries of
-   * disabled or deleted endpoints not named may be claimed: the caller puts them
-   * back or dead-letters them.
+   * Leases up to `limit` due deliveries (or whose lease ran out) of enabled
+   * endpoints, never of `skipEndpoints`; concurrent claimers never get the same
+   * one. Deliveries of deleted endpoints are claimed too: the caller dead-letters them.
    */
   claim(options: { limit: number; leaseMs: number; now: Date; skipEndpoints: readonly string[] }): Promise<ClaimedDelivery[]>;
   /** A delivery made at once, outside the queue (an endpoint's test): stored finished (succeeded or dead), with its one attempt. */

@@ -54,20 +54,19 @@ function toRecord(row: Row): DeliveryRecord {
 /**
  * The claim's two reads: due deliveries and expired leases, each in the order of
  * its partial index up to the limit (one OR over both would collect every due
- * delivery and sort them). Endpoints are not looked up per row: the caller names
- * those to skip (busy, disabled), and postpones any other it should not send to.
- * Each read comes without the skip filter too: building its list costs more than
- * the read when there is nothing to skip (the common case).
+ * delivery and sort them). Endpoints are not looked up per row (a deleted one's
+ * deliveries are taken, and dead-lettered by the dispatcher). The filters come
+ * only when there is something to filter, disabled endpoints or busy ones named
+ * by the caller: building their lists costs more than the read itself.
  */
-const DUE = `SELECT id, next_attempt_at AS due, seq FROM deliveries WHERE status = 'pending' AND next_attempt_at <= @now`;
-const EXPIRED = `SELECT id, lease_until AS due, seq FROM deliveries WHERE status = 'sending' AND lease_until <= @now`;
-const SKIPPING = 'AND endpoint_id NOT IN (SELECT value FROM json_each(@skip))';
-const CLAIM_READS = {
-  due: `${DUE} ORDER BY next_attempt_at, seq LIMIT @limit`,
-  dueSkipping: `${DUE} ${SKIPPING} ORDER BY next_attempt_at, seq LIMIT @limit`,
-  expired: `${EXPIRED} ORDER BY lease_until LIMIT @limit`,
-  expiredSkipping: `${EXPIRED} ${SKIPPING} ORDER BY lease_until LIMIT @limit`,
-};
+function claimReads(disabled: boolean, skipping: boolean): { due: string; expired: string } {
+  const filters = `${disabled ? 'AND endpoint_id NOT IN (SELECT id FROM endpoints WHERE enabled = 0)' : ''} ${skipping ? 'AND endpoint_id NOT IN (SELECT value FROM json_each(@skip))' : ''}`;
+  return {
+    due: `SELECT id, next_attempt_at AS due, seq FROM deliveries WHERE status = 'pending' AND next_attempt_at <= @now ${filters} ORDER BY next_attempt_at, seq LIMIT @limit`,
+    expired: `SELECT id, lease_until AS due, seq FROM deliveries WHERE status = 'sending' AND lease_until <= @now ${filters} ORDER BY lease_until LIMIT @limit`,
+  };
+}
+const CLAIM_READS = [claimReads(false, false), claimReads(false, true), claimReads(true, false), claimReads(true, true)];
 
 interface Due {
   id: string;
@@ -128,8 +127,10 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
   // Read, then lease by id: as one UPDATE over the same reads it cost twice as much.
   const claimTx = db.transaction((c: { limit: number; now: number; leaseUntil: number; token: string; skip: readonly string[] }): (Row & { payload: Buffer | null })[] => {
     const skipping = c.skip.length > 0;
+    const disabled = sql('SELECT 1 FROM endpoints WHERE enabled = 0 LIMIT 1').get() !== undefined;
+    const reads = CLAIM_READS[(disabled ? 2 : 0) + (skipping ? 1 : 0)]!;
     const params = { now: c.now, limit: c.limit, ...(skipping ? { skip: JSON.stringify(c.skip) } : {}) };
-    const found = [...(sql(skipping ? CLAIM_READS.dueSkipping : CLAIM_READS.due).all(params) as Due[]), ...(sql(skipping ? CLAIM_READS.expiredSkipping : CLAIM_READS.expired).all(params) as Due[])];
+    const found = [...(sql(reads.due).all(params) as Due[]), ...(sql(reads.expired).all(params) as Due[])];
     if (found.length === 0) return [];
     found.sort((a, b) => a.due - b.due || a.seq - b.seq);
     return sql(

@@ -134,7 +134,8 @@ export function unsyncedWriter(db: SqliteDb): <T>(tx: () => T) => T {
     try {
       return tx();
     } finally {
-      full.run();
+      // Inside a transaction (a rollback that failed) the setting cannot change; the error that got here goes on.
+      if (!db.inTransaction) full.run();
     }
   };
 }
