@@ -88,8 +88,8 @@ export function registerDeliveryRoutes(app: FastifyInstance, services: Services)
       if (!delivery) throw new Problem('not-found', { detail: `no delivery ${request.params.id}` });
       const retried = await store.deliveries.retry({ ...filterOf({}), ids: [delivery.id] }, 1, clock());
       if (retried === 0) {
-        const now = await store.deliveries.get(delivery.id);
-        throw new Problem('conflict', { detail: now?.status === 'sending' ? 'the delivery is being sent right now' : 'its endpoint was deleted' });
+        const current = await store.deliveries.get(delivery.id);
+        throw new Problem('conflict', { detail: current?.status === 'sending' ? 'the delivery is being sent right now' : 'its endpoint was deleted' });
       }
       request.log.info({ event: 'delivery.retried', deliveryId: delivery.id }, 'delivery retried');
       services.newDeliveries.notify();

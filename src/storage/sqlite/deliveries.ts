@@ -50,7 +50,6 @@ function toRecord(row: Row): DeliveryRecord {
   };
 }
 
-/** Named parameters of the delivery filter (`@endpointId`, …) and its SQL. */
 /**
  * The claim's two reads: due deliveries and expired leases, each in the order of
  * its partial index up to the limit (one OR over both would collect every due
@@ -74,6 +73,7 @@ interface Due {
   seq: number;
 }
 
+/** Named parameters of the delivery filter (`@endpointId`, …) and its SQL. */
 const FILTER = `(@endpointId IS NULL OR endpoint_id = @endpointId) AND (@subjectId IS NULL OR subject_id = @subjectId) AND (@status IS NULL OR status = @status)
   AND (@from IS NULL OR created_at >= @from) AND (@to IS NULL OR created_at < @to)`;
 const filterParams = (f: DeliveryFilter) => ({ endpointId: f.endpointId, subjectId: f.subjectId, status: f.status, from: f.from?.getTime() ?? null, to: f.to?.getTime() ?? null });
