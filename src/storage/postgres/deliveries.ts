@@ -64,16 +64,19 @@ export function createPostgresDeliveryStore(pool: pg.Pool, claimPool: pg.Pool): 
         const res = await claimPool.query<Row & { payload: Buffer | null }>(
           // Due deliveries and expired leases read apart, each in the order of its partial index up to
           // the limit (one OR over both would collect every due delivery and sort them on each claim).
-          // The endpoint is looked up per row, as a filter on that index scan: a join let the planner
-          // collect and sort every due delivery instead. A delivery whose endpoint is gone is claimed
-          // too, and dead-lettered by the dispatcher rather than left waiting.
-          `WITH expired AS (
+          // Endpoints are not joined nor looked up per row: the ones to skip (busy here, or disabled)
+          // are gathered once into an array each row is checked against (a join let the planner
+          // collect and sort every due delivery). A delivery whose endpoint is gone is claimed too,
+          // and dead-lettered by the dispatcher rather than left waiting.
+          `WITH skip AS (
+             SELECT $4::text[] || ARRAY(SELECT id FROM endpoints WHERE NOT enabled) AS skipped
+           ), expired AS (
              SELECT id, lease_until AS due, seq FROM deliveries d2
-             WHERE status = 'sending' AND lease_until <= $3 AND NOT (endpoint_id = ANY($4::text[])) AND coalesce((SELECT e.enabled FROM endpoints e WHERE e.id = d2.endpoint_id), true)
+             WHERE status = 'sending' AND lease_until <= $3 AND NOT (endpoint_id = ANY((SELECT skipped FROM skip)::text[]))
              ORDER BY lease_until LIMIT $5 FOR UPDATE SKIP LOCKED
            ), pending AS (
              SELECT id, next_attempt_at AS due, seq FROM deliveries d2
-             WHERE status = 'pending' AND next_attempt_at <= $3 AND NOT (endpoint_id = ANY($4::text[])) AND coalesce((SELECT e.enabled FROM endpoints e WHERE e.id = d2.endpoint_id), true)
+             WHERE status = 'pending' AND next_attempt_at <= $3 AND NOT (endpoint_id = ANY((SELECT skipped FROM skip)::text[]))
              ORDER BY next_attempt_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED
            )
            UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, round_attempts = d.round_attempts + 1, lease_until = $1, lease_token = $2, updated_at = $3
