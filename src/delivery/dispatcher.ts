@@ -126,8 +126,8 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     // A success of a healthy endpoint changes nothing: no write (the common case, once per delivery).
     if (ok && endpoint.consecutiveFailures === 0 && endpoint.failingSince === null) return;
     const streak = await store.endpoints.recordResult(endpoint.id, ok, now);
-    // The streak the list holds is stale now.
-    o.router.endpointsChanged();
+    // The streak the list holds is stale now (here: other processes need not hear of every failure).
+    o.router.forget();
     if (ok || !streak) return;
     const failingMs = streak.failingSince ? now.getTime() - streak.failingSince.getTime() : 0;
     const reason = gone

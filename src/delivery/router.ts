@@ -54,14 +54,18 @@ export interface Router {
   routeStep: ProcessStep;
   /** One endpoint, from the same short-lived list (read from the store when the list does not have it enabled). */
   endpoint(id: string): Promise<EndpointRecord | null>;
-  /** Endpoints were created, changed or deleted: read them again. */
+  /** Endpoints were created, changed or deleted here: read them again, and tell the other processes. */
   endpointsChanged(): void;
+  /** Read endpoints again (a failure streak changed here, or another process changed one). */
+  forget(): void;
 }
 
 /** `retrySchedule`: the server's schedule, for endpoints without their own. */
 export function createRouter(store: Store, clock: () => Date, queued: Wakeup, retrySchedule: readonly number[]): Router {
   // Routing reads every endpoint for every message and event; endpoints are few and change rarely.
   let cached: { endpoints: Promise<EndpointRecord[]>; until: number } | null = null;
+  // Other processes drop their list when this one changes an endpoint (PostgreSQL; SQLite polls: within ENDPOINT_LIST_TTL_MS).
+  store.signals.listen('endpoints', () => (cached = null));
   const endpoints = (): Promise<EndpointRecord[]> => {
     if (cached === null || cached.until <= Date.now()) {
       const read = store.endpoints.all();
@@ -95,6 +99,10 @@ export function createRouter(store: Store, clock: () => Date, queued: Wakeup, re
       return store.endpoints.get(id);
     },
     endpointsChanged() {
+      cached = null;
+      store.signals.send('endpoints');
+    },
+    forget() {
       cached = null;
     },
   };

@@ -24,6 +24,8 @@ export interface KeyVerifier {
   verify(token: string): Promise<Verification>;
   /** Drops cached copies of a key after a local change. */
   forget(keyId: string): void;
+  /** Drops every cached key (another process changed one). */
+  forgetAll(): void;
 }
 
 export function createKeyVerifier(store: KeyStore, pepper: KeyObject, clock: () => Date): KeyVerifier {
@@ -56,6 +58,9 @@ export function createKeyVerifier(store: KeyStore, pepper: KeyObject, clock: () 
     },
     forget(keyId) {
       for (const [hash, entry] of cache) if (entry.key.id === keyId) cache.delete(hash);
+    },
+    forgetAll() {
+      cache.clear();
     },
   };
 }

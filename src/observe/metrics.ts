@@ -273,7 +273,7 @@ export function createMetrics(sources: MetricSources): Metrics {
     }),
     storeSignals: new Counter({
       name: `${METRICS_PREFIX}store_signals_received_total`,
-      help: 'Signals from other processes sharing the store (PostgreSQL LISTEN/NOTIFY), by topic (events, deliveries): each wakes this process\'s waiting readers.',
+      help: 'Signals from other processes sharing the store (PostgreSQL LISTEN/NOTIFY), by topic: events and deliveries wake this process\'s waiting readers; endpoints, sources and keys drop what its caches hold.',
       labelNames: ['topic'],
       registers: [registry],
     }),

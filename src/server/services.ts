@@ -108,6 +108,13 @@ export async function createServices(config: Config, options: ServiceOptions): P
     newDeliveries.wake();
   });
   const router = createRouter(store, clock, newDeliveries, config.deliveryRetrySchedule);
+  const sourceCache = createSourceCache(store.sources, secretsEncryptionKey);
+  const verifier = createKeyVerifier(store.keys, apiKeyPepper, clock);
+  // A change made here is announced, and another process's news drops what the caches hold
+  // (PostgreSQL; on SQLite they expire within a second). The router does the same for endpoints.
+  store.signals.listen('sources', () => sourceCache.clear());
+  store.signals.listen('keys', () => verifier.forgetAll());
+  for (const topic of ['endpoints', 'sources', 'keys'] as const) store.signals.listen(topic, () => metrics.storeSignals.inc({ topic }));
   const outbound = createOutboundClient({ allow: config.ssrfAllow, ...(options.resolver ? { resolver: options.resolver } : {}) });
   return {
     limiter,
@@ -119,7 +126,13 @@ export async function createServices(config: Config, options: ServiceOptions): P
     newEvents,
     newDeliveries,
     newJobs,
-    sourceCache: createSourceCache(store.sources, secretsEncryptionKey),
+    sourceCache: {
+      get: (idOrSlug) => sourceCache.get(idOrSlug),
+      clear() {
+        sourceCache.clear();
+        store.signals.send('sources');
+      },
+    },
     outbound,
     async close() {
       newEvents.close();
@@ -134,7 +147,14 @@ export async function createServices(config: Config, options: ServiceOptions): P
     store,
     apiKeyPepper,
     secretsKey: secretsEncryptionKey,
-    verifier: createKeyVerifier(store.keys, apiKeyPepper, clock),
+    verifier: {
+      verify: (token) => verifier.verify(token),
+      forget(keyId) {
+        verifier.forget(keyId);
+        store.signals.send('keys');
+      },
+      forgetAll: () => verifier.forgetAll(),
+    },
     metrics,
     clock,
     logger: options.logger,

@@ -431,8 +431,11 @@ export interface MetaStore {
   get(name: string): Promise<string | null>;
 }
 
-/** What a signal announces: new inbound events, or new deliveries (or ones due again). */
-export type SignalTopic = 'events' | 'deliveries';
+/**
+ * What a signal announces: new inbound events, new deliveries (or ones due
+ * again), or a change to endpoints, sources or API keys (caches of them drop it).
+ */
+export type SignalTopic = 'events' | 'deliveries' | 'endpoints' | 'sources' | 'keys';
 
 /**
  * Hints between the processes sharing a store that something new was written,
