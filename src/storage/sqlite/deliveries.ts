@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryStatus, DeliveryStore, NewDelivery } from '../deliveryStore.ts';
 import { createGroupCommit } from '../groupCommit.ts';
+import type { Due } from './claimOrder.ts';
+import { firstDueIds } from './claimOrder.ts';
 import { sqliteGroupCommit } from './groupCommit.ts';
 import { insertDeliveries } from './messages.ts';
 import { afterSeq, seqPage } from './seqPage.ts';
@@ -67,12 +69,6 @@ function claimReads(disabled: boolean, skipping: boolean): { due: string; expire
 }
 const CLAIM_READS = [claimReads(false, false), claimReads(false, true), claimReads(true, false), claimReads(true, true)];
 
-interface Due {
-  id: string;
-  due: number;
-  seq: number;
-}
-
 /** Named parameters of the delivery filter (`@endpointId`, …) and its SQL. */
 const FILTER = `(@endpointId IS NULL OR endpoint_id = @endpointId) AND (@subjectId IS NULL OR subject_id = @subjectId) AND (@status IS NULL OR status = @status)
   AND (@from IS NULL OR created_at >= @from) AND (@to IS NULL OR created_at < @to)`;
@@ -132,12 +128,11 @@ export function createSqliteDeliveryStore(db: SqliteDb): DeliveryStore {
     const params = { now: c.now, limit: c.limit, ...(skipping ? { skip: JSON.stringify(c.skip) } : {}) };
     const found = [...(sql(reads.due).all(params) as Due[]), ...(sql(reads.expired).all(params) as Due[])];
     if (found.length === 0) return [];
-    found.sort((a, b) => a.due - b.due || a.seq - b.seq);
     return sql(
       `UPDATE deliveries SET status = 'sending', attempts = attempts + 1, round_attempts = round_attempts + 1, lease_until = @leaseUntil, lease_token = @token, updated_at = @now
        WHERE id IN (SELECT value FROM json_each(@ids))
        RETURNING *, (SELECT m.payload FROM messages m WHERE deliveries.subject_kind = 'message' AND m.id = deliveries.subject_id) AS payload`,
-    ).all({ leaseUntil: c.leaseUntil, token: c.token, now: c.now, ids: JSON.stringify(found.slice(0, c.limit).map((f) => f.id)) }) as (Row & { payload: Buffer | null })[];
+    ).all({ leaseUntil: c.leaseUntil, token: c.token, now: c.now, ids: firstDueIds(found, c.limit) }) as (Row & { payload: Buffer | null })[];
   });
 
   // Outcomes are committed without an fsync of their own (see unsyncedWriter): one lost to a power

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ClaimedJob, JobStore } from '../store.ts';
 import { createGroupCommit } from '../groupCommit.ts';
+import type { Due } from './claimOrder.ts';
+import { firstDueIds } from './claimOrder.ts';
 import { sqliteGroupCommit } from './groupCommit.ts';
 import type { SqliteDb } from './store.ts';
 import { guard, statementCache, unsyncedWriter } from './store.ts';
@@ -14,12 +16,6 @@ interface Finish {
   runAt: number | null;
   error: string | null;
   now: number;
-}
-
-interface Due {
-  id: string;
-  due: number;
-  seq: number;
 }
 
 interface Row {
@@ -41,12 +37,11 @@ export function createSqliteJobStore(db: SqliteDb): JobStore {
       ...(sql(`SELECT id, lease_until AS due, seq FROM jobs WHERE status = 'running' AND lease_until <= @now ORDER BY lease_until LIMIT @limit`).all({ now, limit }) as Due[]),
     ];
     if (found.length === 0) return [];
-    found.sort((a, b) => a.due - b.due || a.seq - b.seq);
     return sql(
       `UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = @leaseUntil, lease_token = @token, updated_at = @now
        WHERE id IN (SELECT value FROM json_each(@ids))
        RETURNING id, event_id, kind, attempts`,
-    ).all({ leaseUntil, token, now, ids: JSON.stringify(found.slice(0, limit).map((f) => f.id)) }) as Row[];
+    ).all({ leaseUntil, token, now, ids: firstDueIds(found, limit) }) as Row[];
   });
   const finishTx = db.transaction((job: ClaimedJob, status: string, runAt: number | null, error: string | null, now: number) => {
     const changed = sql(
